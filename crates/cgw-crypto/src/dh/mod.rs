@@ -1,0 +1,325 @@
+//! Diffie-Hellman groups (IANA "Transform Type 4").
+//!
+//! Public values are encoded as in the IKEv2 KE payload: MODP groups as a big-endian integer
+//! zero-padded to the prime's length (RFC 7296 3.4), ECP groups as `x | y` without the SEC1
+//! prefix, and the shared secret as `x` only (RFC 5903 7), Curve25519 as the 32-byte
+//! u-coordinate (RFC 8031). Peer values are validated as RFC 6989 requires.
+
+mod modp_primes;
+
+use crate::{CryptoError, Random, Secret};
+use crypto_bigint::modular::runtime_mod::{DynResidue, DynResidueParams};
+use crypto_bigint::Uint;
+use p256::elliptic_curve::sec1::ToEncodedPoint;
+use zeroize::Zeroizing;
+
+/// A Diffie-Hellman group cgw supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DhGroup {
+    /// 1024-bit MODP group (2), RFC 2409. Weak; accepted because AWS still offers it.
+    Modp1024,
+    /// 1536-bit MODP group (5), RFC 3526. AWS allows it for phase 2 (PFS) only.
+    Modp1536,
+    /// 2048-bit MODP group (14), RFC 3526.
+    Modp2048,
+    /// 3072-bit MODP group (15), RFC 3526.
+    Modp3072,
+    /// 4096-bit MODP group (16), RFC 3526.
+    Modp4096,
+    /// 6144-bit MODP group (17), RFC 3526.
+    Modp6144,
+    /// 8192-bit MODP group (18), RFC 3526.
+    Modp8192,
+    /// 256-bit random ECP group (19), RFC 5903.
+    Ecp256,
+    /// 384-bit random ECP group (20), RFC 5903.
+    Ecp384,
+    /// Curve25519 (31), RFC 8031.
+    Curve25519,
+}
+
+impl DhGroup {
+    /// Every supported group, in IANA order.
+    pub const ALL: [DhGroup; 10] = [
+        DhGroup::Modp1024,
+        DhGroup::Modp1536,
+        DhGroup::Modp2048,
+        DhGroup::Modp3072,
+        DhGroup::Modp4096,
+        DhGroup::Modp6144,
+        DhGroup::Modp8192,
+        DhGroup::Ecp256,
+        DhGroup::Ecp384,
+        DhGroup::Curve25519,
+    ];
+
+    /// From the IANA group number.
+    pub fn from_id(id: u16) -> Option<Self> {
+        Some(match id {
+            2 => DhGroup::Modp1024,
+            5 => DhGroup::Modp1536,
+            14 => DhGroup::Modp2048,
+            15 => DhGroup::Modp3072,
+            16 => DhGroup::Modp4096,
+            17 => DhGroup::Modp6144,
+            18 => DhGroup::Modp8192,
+            19 => DhGroup::Ecp256,
+            20 => DhGroup::Ecp384,
+            31 => DhGroup::Curve25519,
+            _ => return None,
+        })
+    }
+
+    /// The IANA group number.
+    pub fn id(self) -> u16 {
+        match self {
+            DhGroup::Modp1024 => 2,
+            DhGroup::Modp1536 => 5,
+            DhGroup::Modp2048 => 14,
+            DhGroup::Modp3072 => 15,
+            DhGroup::Modp4096 => 16,
+            DhGroup::Modp6144 => 17,
+            DhGroup::Modp8192 => 18,
+            DhGroup::Ecp256 => 19,
+            DhGroup::Ecp384 => 20,
+            DhGroup::Curve25519 => 31,
+        }
+    }
+
+    /// Name as in the IANA registry.
+    pub fn name(self) -> &'static str {
+        match self {
+            DhGroup::Modp1024 => "MODP_1024",
+            DhGroup::Modp1536 => "MODP_1536",
+            DhGroup::Modp2048 => "MODP_2048",
+            DhGroup::Modp3072 => "MODP_3072",
+            DhGroup::Modp4096 => "MODP_4096",
+            DhGroup::Modp6144 => "MODP_6144",
+            DhGroup::Modp8192 => "MODP_8192",
+            DhGroup::Ecp256 => "ECP_256",
+            DhGroup::Ecp384 => "ECP_384",
+            DhGroup::Curve25519 => "CURVE_25519",
+        }
+    }
+
+    /// Length of the KE payload's key exchange data for this group.
+    pub fn public_value_len(self) -> usize {
+        match self {
+            DhGroup::Ecp256 => 64,
+            DhGroup::Ecp384 => 96,
+            DhGroup::Curve25519 => 32,
+            g => g.modp().map(|(bits, _, _)| bits / 8).unwrap_or(0),
+        }
+    }
+
+    /// For MODP groups: (prime bits, prime hex, private exponent bits).
+    fn modp(self) -> Option<(usize, &'static str, usize)> {
+        use modp_primes::*;
+        // Private exponents are at least twice the group's estimated strength (RFC 3526 8).
+        Some(match self {
+            DhGroup::Modp1024 => (1024, MODP_2, 256),
+            DhGroup::Modp1536 => (1536, MODP_5, 256),
+            DhGroup::Modp2048 => (2048, MODP_14, 320),
+            DhGroup::Modp3072 => (3072, MODP_15, 384),
+            DhGroup::Modp4096 => (4096, MODP_16, 512),
+            DhGroup::Modp6144 => (6144, MODP_17, 768),
+            DhGroup::Modp8192 => (8192, MODP_18, 1024),
+            _ => return None,
+        })
+    }
+
+    /// The MODP prime as big-endian bytes (None for elliptic curve groups).
+    pub fn modp_prime(self) -> Option<Vec<u8>> {
+        self.modp().map(|(_, hex, _)| decode_hex(hex))
+    }
+}
+
+impl std::fmt::Display for DhGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.name(), self.id())
+    }
+}
+
+fn decode_hex(s: &str) -> Vec<u8> {
+    let nib = |c: u8| match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => unreachable!("MODP prime constants are hex"),
+    };
+    s.as_bytes()
+        .chunks(2)
+        .map(|p| (nib(p[0]) << 4) | nib(p[1]))
+        .collect()
+}
+
+/// Our half of a Diffie-Hellman exchange: the private value and the public value derived from it.
+pub struct DhPrivate {
+    group: DhGroup,
+    key: PrivateKey,
+    public: Vec<u8>,
+}
+
+enum PrivateKey {
+    Modp(Secret),
+    Ecp256(p256::SecretKey),
+    Ecp384(p384::SecretKey),
+    Curve25519(x25519_dalek::StaticSecret),
+}
+
+impl std::fmt::Debug for DhPrivate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DhPrivate")
+            .field("group", &self.group)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DhPrivate {
+    /// Generates a fresh private value with `rng`.
+    pub fn generate(group: DhGroup, rng: &mut dyn Random) -> Self {
+        loop {
+            let len = match group {
+                DhGroup::Ecp256 | DhGroup::Curve25519 => 32,
+                DhGroup::Ecp384 => 48,
+                g => g.modp().map(|(_, _, e)| e / 8).unwrap_or(32),
+            };
+            let mut bytes = Zeroizing::new(vec![0u8; len]);
+            rng.fill(&mut bytes);
+            // ECP scalars out of range (probability ~2^-128 or less) are simply redrawn.
+            if let Ok(k) = Self::from_private_bytes(group, &bytes) {
+                return k;
+            }
+        }
+    }
+
+    /// Builds a private value from given bytes (known-answer tests, reproducible simulations).
+    ///
+    /// MODP: a big-endian exponent of at most the group's private exponent length; ECP: a
+    /// big-endian scalar of the field size; Curve25519: 32 bytes (clamped as RFC 7748 says).
+    pub fn from_private_bytes(group: DhGroup, bytes: &[u8]) -> Result<Self, CryptoError> {
+        let bad = |reason| CryptoError::InvalidPublicValue {
+            group: group.id(),
+            reason,
+        };
+        let (key, public) = match group {
+            DhGroup::Ecp256 => {
+                let sk = p256::SecretKey::from_slice(bytes).map_err(|_| bad("private scalar out of range"))?;
+                let pubv = sk.public_key().to_encoded_point(false).as_bytes()[1..].to_vec();
+                (PrivateKey::Ecp256(sk), pubv)
+            }
+            DhGroup::Ecp384 => {
+                let sk = p384::SecretKey::from_slice(bytes).map_err(|_| bad("private scalar out of range"))?;
+                let pubv = sk.public_key().to_encoded_point(false).as_bytes()[1..].to_vec();
+                (PrivateKey::Ecp384(sk), pubv)
+            }
+            DhGroup::Curve25519 => {
+                let arr: [u8; 32] = bytes.try_into().map_err(|_| bad("private value must be 32 bytes"))?;
+                let sk = x25519_dalek::StaticSecret::from(arr);
+                let pubv = x25519_dalek::PublicKey::from(&sk).as_bytes().to_vec();
+                (PrivateKey::Curve25519(sk), pubv)
+            }
+            g => {
+                let (bits, _, exp_bits) = g.modp().expect("MODP group");
+                if bytes.len() * 8 > exp_bits || bytes.iter().all(|b| *b == 0) {
+                    return Err(bad("private exponent of the wrong size"));
+                }
+                let mut two = vec![0u8; bits / 8];
+                two[bits / 8 - 1] = 2;
+                let public = modp_pow(g, &two, bytes);
+                (PrivateKey::Modp(Zeroizing::new(bytes.to_vec())), public.to_vec())
+            }
+        };
+        Ok(Self { group, key, public })
+    }
+
+    /// The group.
+    pub fn group(&self) -> DhGroup {
+        self.group
+    }
+
+    /// Our public value, encoded for the KE payload.
+    pub fn public_value(&self) -> &[u8] {
+        &self.public
+    }
+
+    /// Validates the peer's public value and computes the shared secret g^ir.
+    pub fn shared_secret(&self, peer: &[u8]) -> Result<Secret, CryptoError> {
+        let group = self.group;
+        let bad = |reason| CryptoError::InvalidPublicValue {
+            group: group.id(),
+            reason,
+        };
+        if peer.len() != group.public_value_len() {
+            return Err(bad("public value has the wrong length"));
+        }
+        match &self.key {
+            PrivateKey::Ecp256(sk) => {
+                let mut sec1 = Vec::with_capacity(65);
+                sec1.push(4);
+                sec1.extend_from_slice(peer);
+                let pk = p256::PublicKey::from_sec1_bytes(&sec1).map_err(|_| bad("point is not on the curve"))?;
+                let shared = p256::ecdh::diffie_hellman(sk.to_nonzero_scalar(), pk.as_affine());
+                Ok(Zeroizing::new(shared.raw_secret_bytes().to_vec()))
+            }
+            PrivateKey::Ecp384(sk) => {
+                let mut sec1 = Vec::with_capacity(97);
+                sec1.push(4);
+                sec1.extend_from_slice(peer);
+                let pk = p384::PublicKey::from_sec1_bytes(&sec1).map_err(|_| bad("point is not on the curve"))?;
+                let shared = p384::ecdh::diffie_hellman(sk.to_nonzero_scalar(), pk.as_affine());
+                Ok(Zeroizing::new(shared.raw_secret_bytes().to_vec()))
+            }
+            PrivateKey::Curve25519(sk) => {
+                let arr: [u8; 32] = peer.try_into().map_err(|_| bad("public value must be 32 bytes"))?;
+                let shared = sk.diffie_hellman(&x25519_dalek::PublicKey::from(arr));
+                if !shared.was_contributory() {
+                    return Err(bad("low-order point (all-zero shared secret)"));
+                }
+                Ok(Zeroizing::new(shared.as_bytes().to_vec()))
+            }
+            PrivateKey::Modp(x) => {
+                // RFC 6989 2.1: 1 < y < p-1. For these safe primes that is the whole check.
+                let p = group.modp_prime().expect("MODP group");
+                let mut p_minus_1 = p.clone();
+                *p_minus_1.last_mut().expect("non-empty prime") -= 1; // p is odd
+                let is_one = peer[..peer.len() - 1].iter().all(|b| *b == 0) && peer[peer.len() - 1] == 1;
+                let is_zero = peer.iter().all(|b| *b == 0);
+                if is_zero || is_one || peer >= &p_minus_1[..] {
+                    return Err(bad("value outside 1 < y < p-1"));
+                }
+                Ok(modp_pow(group, peer, x))
+            }
+        }
+    }
+}
+
+/// `base^exp mod p` for the group's prime, in constant time for a given exponent length.
+fn modp_pow(group: DhGroup, base: &[u8], exp: &[u8]) -> Secret {
+    fn pow<const L: usize>(prime: &[u8], base: &[u8], exp: &[u8], exp_bits: usize) -> Secret {
+        let p = Uint::<L>::from_be_slice(prime);
+        let b = Uint::<L>::from_be_slice(base);
+        let mut e_bytes = Zeroizing::new(vec![0u8; prime.len()]);
+        let off = prime.len() - exp.len();
+        e_bytes[off..].copy_from_slice(exp);
+        let e = Uint::<L>::from_be_slice(&e_bytes);
+        let params = DynResidueParams::new(&p);
+        let r = DynResidue::new(&b, params).pow_bounded_exp(&e, exp_bits).retrieve();
+        let mut out = Zeroizing::new(Vec::with_capacity(prime.len()));
+        for w in r.as_words().iter().rev() {
+            out.extend_from_slice(&w.to_be_bytes());
+        }
+        out
+    }
+    let (bits, hex, exp_bits) = group.modp().expect("MODP group");
+    let prime = decode_hex(hex);
+    match bits {
+        1024 => pow::<{ 1024 / 64 }>(&prime, base, exp, exp_bits),
+        1536 => pow::<{ 1536 / 64 }>(&prime, base, exp, exp_bits),
+        2048 => pow::<{ 2048 / 64 }>(&prime, base, exp, exp_bits),
+        3072 => pow::<{ 3072 / 64 }>(&prime, base, exp, exp_bits),
+        4096 => pow::<{ 4096 / 64 }>(&prime, base, exp, exp_bits),
+        6144 => pow::<{ 6144 / 64 }>(&prime, base, exp, exp_bits),
+        _ => pow::<{ 8192 / 64 }>(&prime, base, exp, exp_bits),
+    }
+}

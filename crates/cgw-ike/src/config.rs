@@ -1,0 +1,347 @@
+use cgw_crypto::{DhGroup, Encr, Integ, Prf};
+use cgw_wire::{IdType, Identification, TrafficSelector};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// One IKE SA proposal: the transforms of each type, in order of preference.
+///
+/// AEAD ciphers (AES-GCM) must be proposed without integrity algorithms, and CBC ciphers with
+/// at least one; mix them only in separate proposals (RFC 7296 3.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IkeProposal {
+    /// Encryption algorithms.
+    pub encr: Vec<Encr>,
+    /// Integrity algorithms (empty for AEAD ciphers).
+    pub integ: Vec<Integ>,
+    /// Pseudorandom functions.
+    pub prf: Vec<Prf>,
+    /// Diffie-Hellman groups; the initiator sends a KE payload for the first.
+    pub dh: Vec<DhGroup>,
+}
+
+impl IkeProposal {
+    /// Suite-B-GCM-256 as a Palo Alto defines it for the IKE SA: AES-256-CBC,
+    /// HMAC-SHA-384-192, PRF-HMAC-SHA-384, ECP-384 (group 20).
+    pub fn suite_b_gcm_256() -> Self {
+        Self {
+            encr: vec![Encr::AesCbc256],
+            integ: vec![Integ::HmacSha2_384_192],
+            prf: vec![Prf::HmacSha2_384],
+            dh: vec![DhGroup::Ecp384],
+        }
+    }
+
+    /// Suite-B-GCM-128 for the IKE SA: AES-128-CBC, HMAC-SHA-256-128, PRF-HMAC-SHA-256, ECP-256.
+    pub fn suite_b_gcm_128() -> Self {
+        Self {
+            encr: vec![Encr::AesCbc128],
+            integ: vec![Integ::HmacSha2_256_128],
+            prf: vec![Prf::HmacSha2_256],
+            dh: vec![DhGroup::Ecp256],
+        }
+    }
+
+    /// A single-transform proposal.
+    pub fn single(encr: Encr, integ: Option<Integ>, prf: Prf, dh: DhGroup) -> Self {
+        Self {
+            encr: vec![encr],
+            integ: integ.into_iter().collect(),
+            prf: vec![prf],
+            dh: vec![dh],
+        }
+    }
+
+    /// Everything AWS accepts for phase 1, as two proposals (CBC with HMAC, and AES-GCM),
+    /// strongest first: AES-256/128 CBC and GCM-16, SHA-1 and SHA-2, DH 2 and 14-20 (and 31).
+    pub fn aws_all() -> Vec<Self> {
+        let dh = vec![
+            DhGroup::Ecp384,
+            DhGroup::Ecp256,
+            DhGroup::Modp2048,
+            DhGroup::Modp3072,
+            DhGroup::Modp4096,
+            DhGroup::Modp6144,
+            DhGroup::Modp8192,
+            DhGroup::Modp1024,
+        ];
+        let prf = vec![
+            Prf::HmacSha2_384,
+            Prf::HmacSha2_256,
+            Prf::HmacSha2_512,
+            Prf::HmacSha1,
+        ];
+        vec![
+            Self {
+                encr: vec![Encr::AesCbc256, Encr::AesCbc128],
+                integ: vec![
+                    Integ::HmacSha2_384_192,
+                    Integ::HmacSha2_256_128,
+                    Integ::HmacSha2_512_256,
+                    Integ::HmacSha1_96,
+                ],
+                prf: prf.clone(),
+                dh: dh.clone(),
+            },
+            Self {
+                encr: vec![Encr::AesGcm16_256, Encr::AesGcm16_128],
+                integ: vec![],
+                prf,
+                dh,
+            },
+        ]
+    }
+
+    /// strongSwan-style text, e.g. `aes256-sha384-prfsha384-ecp384`.
+    pub fn describe(&self) -> String {
+        describe(&self.encr, &self.integ, Some(&self.prf), &self.dh, None)
+    }
+}
+
+/// One ESP (Child SA) proposal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EspProposal {
+    /// Encryption algorithms.
+    pub encr: Vec<Encr>,
+    /// Integrity algorithms (empty for AES-GCM).
+    pub integ: Vec<Integ>,
+    /// PFS groups for CREATE_CHILD_SA; empty means no PFS. Not used for the Child SA created
+    /// in IKE_AUTH, which takes its keys from the IKE SA (RFC 7296 1.2).
+    pub dh: Vec<DhGroup>,
+    /// Offer extended sequence numbers (in addition to, and preferred over, 32-bit ones).
+    pub esn: bool,
+}
+
+impl EspProposal {
+    /// Suite-B-GCM-256 for ESP: AES-256-GCM-16, PFS with ECP-384 (group 20).
+    pub fn suite_b_gcm_256() -> Self {
+        Self {
+            encr: vec![Encr::AesGcm16_256],
+            integ: vec![],
+            dh: vec![DhGroup::Ecp384],
+            esn: false,
+        }
+    }
+
+    /// Suite-B-GCM-128 for ESP: AES-128-GCM-16, PFS with ECP-256 (group 19).
+    pub fn suite_b_gcm_128() -> Self {
+        Self {
+            encr: vec![Encr::AesGcm16_128],
+            integ: vec![],
+            dh: vec![DhGroup::Ecp256],
+            esn: false,
+        }
+    }
+
+    /// A single-transform proposal.
+    pub fn single(encr: Encr, integ: Option<Integ>, dh: Option<DhGroup>) -> Self {
+        Self {
+            encr: vec![encr],
+            integ: integ.into_iter().collect(),
+            dh: dh.into_iter().collect(),
+            esn: false,
+        }
+    }
+
+    /// strongSwan-style text, e.g. `aes256gcm16-ecp384`.
+    pub fn describe(&self) -> String {
+        describe(&self.encr, &self.integ, None, &self.dh, Some(self.esn))
+    }
+}
+
+fn describe(
+    encr: &[Encr],
+    integ: &[Integ],
+    prf: Option<&[Prf]>,
+    dh: &[DhGroup],
+    esn: Option<bool>,
+) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for e in encr {
+        parts.push(
+            match e {
+                Encr::AesCbc128 => "aes128",
+                Encr::AesCbc256 => "aes256",
+                Encr::AesGcm16_128 => "aes128gcm16",
+                Encr::AesGcm16_256 => "aes256gcm16",
+            }
+            .into(),
+        );
+    }
+    for i in integ {
+        parts.push(
+            match i {
+                Integ::HmacSha1_96 => "sha1",
+                Integ::HmacSha2_256_128 => "sha256",
+                Integ::HmacSha2_384_192 => "sha384",
+                Integ::HmacSha2_512_256 => "sha512",
+            }
+            .into(),
+        );
+    }
+    for p in prf.unwrap_or(&[]) {
+        parts.push(
+            match p {
+                Prf::HmacSha1 => "prfsha1",
+                Prf::HmacSha2_256 => "prfsha256",
+                Prf::HmacSha2_384 => "prfsha384",
+                Prf::HmacSha2_512 => "prfsha512",
+            }
+            .into(),
+        );
+    }
+    for g in dh {
+        parts.push(
+            match g {
+                DhGroup::Modp1024 => "modp1024",
+                DhGroup::Modp1536 => "modp1536",
+                DhGroup::Modp2048 => "modp2048",
+                DhGroup::Modp3072 => "modp3072",
+                DhGroup::Modp4096 => "modp4096",
+                DhGroup::Modp6144 => "modp6144",
+                DhGroup::Modp8192 => "modp8192",
+                DhGroup::Ecp256 => "ecp256",
+                DhGroup::Ecp384 => "ecp384",
+                DhGroup::Curve25519 => "curve25519",
+            }
+            .into(),
+        );
+    }
+    if esn == Some(true) {
+        parts.push("esn".into());
+    }
+    parts.join("-")
+}
+
+/// Retransmission of requests (RFC 7296 2.1): timeout `initial * base^n`, `tries` times.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetransmitConfig {
+    /// Wait before the first retransmission.
+    pub initial: Duration,
+    /// Backoff factor.
+    pub base: f64,
+    /// Retransmissions before the peer is declared unreachable.
+    pub tries: u32,
+    /// Upper bound on one wait.
+    pub max_timeout: Duration,
+}
+
+impl Default for RetransmitConfig {
+    /// strongSwan's defaults: 4 s, 1.8, 5 tries (about 165 s in all).
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(4),
+            base: 1.8,
+            tries: 5,
+            max_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// SA lifetimes. AWS: IKE 28800 s, Child 3600 s; cgw defaults to a little less so that it
+/// usually drives the rekey (used by the life-cycle exchanges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// IKE SA lifetime.
+    pub ike: Duration,
+    /// Child SA lifetime.
+    pub child: Duration,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self {
+            ike: Duration::from_secs(28_000),
+            child: Duration::from_secs(3_300),
+        }
+    }
+}
+
+/// Configuration of one IKE connection (one tunnel to one peer).
+#[derive(Clone)]
+pub struct Config {
+    /// Our address (source of IKE messages; an AWS customer gateway's outside address or the
+    /// private address behind a NAT).
+    pub local_addr: IpAddr,
+    /// The peer's address (the AWS tunnel outside address).
+    pub remote_addr: IpAddr,
+    /// Our identity; default ID_IPV4_ADDR of our public address.
+    pub local_id: Identification,
+    /// The identity the peer must present; `None` accepts any (AWS presents ID_IPV4_ADDR of
+    /// its outside address).
+    pub remote_id: Option<Identification>,
+    /// The pre-shared key of this tunnel.
+    pub psk: Vec<u8>,
+    /// IKE SA proposals in order of preference.
+    pub ike_proposals: Vec<IkeProposal>,
+    /// Child SA proposals in order of preference.
+    pub esp_proposals: Vec<EspProposal>,
+    /// Our side's traffic selectors (default 0.0.0.0/0).
+    pub local_ts: Vec<TrafficSelector>,
+    /// The peer's side (default 0.0.0.0/0).
+    pub remote_ts: Vec<TrafficSelector>,
+    /// Retransmission of our requests.
+    pub retransmit: RetransmitConfig,
+    /// How long a responder keeps an IKE SA that has not completed IKE_AUTH.
+    pub half_open_timeout: Duration,
+    /// Responder: demand a COOKIE (RFC 7296 2.6) before keeping state for IKE_SA_INIT.
+    pub require_cookie: bool,
+    /// Lifetimes.
+    pub lifetimes: Lifetimes,
+    /// Size of the ESP anti-replay window, passed on to the ESP engine.
+    pub replay_window: u32,
+}
+
+impl Config {
+    /// A configuration with cgw's defaults: Suite-B-GCM-256 proposals, ID_IPV4_ADDR /
+    /// ID_IPV6_ADDR of `local_addr`, traffic selectors 0.0.0.0/0 on both sides.
+    pub fn new(local_addr: IpAddr, remote_addr: IpAddr, psk: impl Into<Vec<u8>>) -> Self {
+        Self {
+            local_addr,
+            remote_addr,
+            local_id: id_for_addr(local_addr),
+            remote_id: None,
+            psk: psk.into(),
+            ike_proposals: vec![IkeProposal::suite_b_gcm_256()],
+            esp_proposals: vec![EspProposal::suite_b_gcm_256()],
+            local_ts: vec![TrafficSelector::IPV4_ANY],
+            remote_ts: vec![TrafficSelector::IPV4_ANY],
+            retransmit: RetransmitConfig::default(),
+            half_open_timeout: Duration::from_secs(30),
+            require_cookie: false,
+            lifetimes: Lifetimes::default(),
+            replay_window: 1024,
+        }
+    }
+
+    /// The peer's IKE address on port 500.
+    pub fn remote_ike_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.remote_addr, crate::IKE_PORT)
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("local_addr", &self.local_addr)
+            .field("remote_addr", &self.remote_addr)
+            .field("local_id", &self.local_id.to_string())
+            .field("psk", &"<redacted>")
+            .field("ike_proposals", &self.ike_proposals)
+            .field("esp_proposals", &self.esp_proposals)
+            .finish_non_exhaustive()
+    }
+}
+
+/// ID_IPV4_ADDR or ID_IPV6_ADDR of an address.
+pub fn id_for_addr(addr: IpAddr) -> Identification {
+    match addr {
+        IpAddr::V4(a) => Identification {
+            id_type: IdType::ID_IPV4_ADDR,
+            data: a.octets().to_vec(),
+        },
+        IpAddr::V6(a) => Identification {
+            id_type: IdType::ID_IPV6_ADDR,
+            data: a.octets().to_vec(),
+        },
+    }
+}

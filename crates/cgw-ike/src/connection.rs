@@ -1,0 +1,517 @@
+//! The sans-IO front end: one [`Connection`] per peer.
+
+use crate::exchange::{informational, Task};
+use crate::sa::{IkeSa, Outstanding, SaState};
+use crate::{Config, Event, IkeError, NAT_T_PORT};
+use cgw_crypto::Random;
+use cgw_wire::{ExchangeType, IkeHeader, Message, Payload};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A datagram the driver must send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Send from this address and port.
+    pub local: SocketAddr,
+    /// To this address and port.
+    pub remote: SocketAddr,
+    /// The IKE message. When either port is 4500 the driver prepends the four-byte non-ESP
+    /// marker (RFC 3948 2.2); see [`Transmit::needs_non_esp_marker`].
+    pub contents: Vec<u8>,
+}
+
+impl Transmit {
+    /// Whether this message goes over the NAT-T port and so needs the non-ESP marker.
+    pub fn needs_non_esp_marker(&self) -> bool {
+        self.local.port() == NAT_T_PORT || self.remote.port() == NAT_T_PORT
+    }
+}
+
+/// The secrets of one IKE SA (RFC 7296 2.14 names).
+pub struct IkeSaSecrets {
+    /// IKE SA initiator's SPI.
+    pub spi_i: [u8; 8],
+    /// IKE SA responder's SPI.
+    pub spi_r: [u8; 8],
+    /// Its algorithms.
+    pub suite: crate::IkeSuite,
+    /// SK_d.
+    pub sk_d: cgw_crypto::Secret,
+    /// SK_ei (with the salt for AES-GCM).
+    pub sk_ei: cgw_crypto::Secret,
+    /// SK_er.
+    pub sk_er: cgw_crypto::Secret,
+    /// SK_ai.
+    pub sk_ai: cgw_crypto::Secret,
+    /// SK_ar.
+    pub sk_ar: cgw_crypto::Secret,
+    /// SK_pi.
+    pub sk_pi: cgw_crypto::Secret,
+    /// SK_pr.
+    pub sk_pr: cgw_crypto::Secret,
+}
+
+impl std::fmt::Debug for IkeSaSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IkeSaSecrets")
+            .field("suite", &self.suite)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counters of what a connection dropped, for `cgw status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionStats {
+    /// Datagrams that did not parse.
+    pub malformed: u64,
+    /// Datagrams for IKE SAs we do not have.
+    pub unknown_spi: u64,
+    /// Datagrams whose ICV did not verify or whose SK payload did not decrypt.
+    pub integrity_failures: u64,
+    /// Requests answered from the response cache (peer retransmissions).
+    pub retransmitted_responses: u64,
+    /// Datagrams dropped for an unexpected message ID or state.
+    pub unexpected: u64,
+    /// Our requests retransmitted.
+    pub retransmitted_requests: u64,
+}
+
+/// The IKE relationship with one peer: our IKE SAs with it, the driver's queues and timers.
+pub struct Connection {
+    pub(crate) config: Arc<Config>,
+    pub(crate) rng: Box<dyn Random>,
+    pub(crate) sas: Vec<IkeSa>,
+    pub(crate) transmits: VecDeque<Transmit>,
+    pub(crate) events: VecDeque<Event>,
+    pub(crate) cookie_secret: [u8; 32],
+    pub(crate) stats: ConnectionStats,
+}
+
+impl Connection {
+    /// A connection that does nothing until [`initiate`](Self::initiate) is called or the
+    /// peer sends IKE_SA_INIT.
+    pub fn new(config: impl Into<Arc<Config>>, mut rng: Box<dyn Random>) -> Self {
+        let mut cookie_secret = [0u8; 32];
+        rng.fill(&mut cookie_secret);
+        Self {
+            config: config.into(),
+            rng,
+            sas: Vec::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            cookie_secret,
+            stats: ConnectionStats::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Starts a new IKE SA as initiator (IKE_SA_INIT, then IKE_AUTH with the first Child SA).
+    pub fn initiate(&mut self, now: Instant) {
+        self.start_ike_sa_init(now);
+    }
+
+    /// Whether an IKE SA with the peer is established.
+    pub fn is_established(&self) -> bool {
+        self.sas.iter().any(|s| s.state == SaState::Established)
+    }
+
+    /// Number of IKE SAs held, in any state.
+    pub fn ike_sa_count(&self) -> usize {
+        self.sas.len()
+    }
+
+    /// The keys of every IKE SA with keys, for Wireshark's `ikev2_decryption_table`
+    /// (`cgw keys --wireshark`) and for tests. These are secrets.
+    pub fn ike_sa_secrets(&self) -> Vec<IkeSaSecrets> {
+        self.sas
+            .iter()
+            .filter_map(|s| {
+                let k = s.keys.as_ref()?;
+                Some(IkeSaSecrets {
+                    spi_i: s.spi_i,
+                    spi_r: s.spi_r,
+                    suite: s.suite?,
+                    sk_d: k.sk_d.clone(),
+                    sk_ei: k.sk_ei.clone(),
+                    sk_er: k.sk_er.clone(),
+                    sk_ai: k.sk_ai.clone(),
+                    sk_ar: k.sk_ar.clone(),
+                    sk_pi: k.sk_pi.clone(),
+                    sk_pr: k.sk_pr.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Drop counters.
+    pub fn stats(&self) -> ConnectionStats {
+        self.stats
+    }
+
+    /// Deletes every IKE SA with the peer (INFORMATIONAL with a Delete payload); the
+    /// connection is idle once they are answered or time out.
+    pub fn close(&mut self, now: Instant) {
+        for idx in 0..self.sas.len() {
+            match self.sas[idx].state {
+                SaState::Established if self.sas[idx].outstanding.is_none() => {
+                    self.start_informational(idx, now, informational::InfoKind::DeleteIke);
+                }
+                SaState::Deleting => {}
+                _ => {
+                    self.sas[idx].state = SaState::Dead;
+                }
+            }
+        }
+        self.reap();
+    }
+
+    /// Sends an empty INFORMATIONAL request (a liveness check, "DPD") on the established IKE
+    /// SA; if it goes unanswered through all retransmissions the SA fails with
+    /// [`IkeError::PeerNotResponding`]. Returns false if nothing could be sent now.
+    pub fn send_liveness_check(&mut self, now: Instant) -> bool {
+        let Some(idx) = self
+            .sas
+            .iter()
+            .position(|s| s.state == SaState::Established && s.outstanding.is_none())
+        else {
+            return false;
+        };
+        self.start_informational(idx, now, informational::InfoKind::Liveness);
+        true
+    }
+
+    /// Processes one IKE message received from `remote` on `local` (without the non-ESP
+    /// marker: the driver strips it from port-4500 datagrams and hands ESP packets to the
+    /// ESP engine instead).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &[u8],
+    ) {
+        let msg = match Message::parse(data) {
+            Ok(m) => m,
+            Err(_) => {
+                self.stats.malformed += 1;
+                return;
+            }
+        };
+        let h = msg.header;
+        if h.exchange == ExchangeType::IKE_SA_INIT && !h.flags.response() {
+            if h.flags.initiator() && h.spi_r == [0; 8] && h.message_id == 0 {
+                self.handle_ike_sa_init_request(now, local, remote, &msg, data);
+            } else {
+                self.stats.unexpected += 1;
+            }
+            self.reap();
+            return;
+        }
+        let Some(idx) = self.find_sa(&h) else {
+            self.stats.unknown_spi += 1;
+            return;
+        };
+        if h.exchange == ExchangeType::IKE_SA_INIT {
+            self.handle_ike_sa_init_response(idx, now, local, remote, &msg, data);
+            self.reap();
+            return;
+        }
+        let payloads = match self.sas[idx].decrypt(&msg, data) {
+            Ok(p) => p,
+            Err(_) => {
+                self.stats.integrity_failures += 1;
+                return;
+            }
+        };
+        // Authenticated: with a NAT on the path, follow the peer's (mapped) address and the
+        // port it moved to (RFC 7296 2.23).
+        if self.sas[idx].nat_detected() {
+            self.sas[idx].remote = remote;
+            self.sas[idx].local = local;
+        }
+        if h.flags.response() {
+            let matches = self.sas[idx]
+                .outstanding
+                .as_ref()
+                .is_some_and(|o| o.message_id == h.message_id && o.exchange == h.exchange);
+            if !matches {
+                self.stats.unexpected += 1;
+                return;
+            }
+            let out = self.sas[idx].outstanding.take().expect("checked above");
+            match out.task {
+                Task::IkeSaInit(_) => self.stats.unexpected += 1,
+                Task::IkeAuth(t) => self.process_ike_auth_response(idx, now, t, payloads),
+                Task::Informational(t) => {
+                    self.process_informational_response(idx, now, t, payloads)
+                }
+            }
+        } else {
+            let sa = &self.sas[idx];
+            if h.message_id == sa.peer_next_message_id {
+                self.sas[idx].peer_next_message_id += 1;
+                match h.exchange {
+                    ExchangeType::IKE_AUTH => {
+                        self.handle_ike_auth_request(idx, now, h.message_id, payloads)
+                    }
+                    ExchangeType::INFORMATIONAL => {
+                        self.handle_informational_request(idx, now, h.message_id, payloads)
+                    }
+                    ExchangeType::CREATE_CHILD_SA => {
+                        // Rekeying and additional Child SAs arrive with the life-cycle work;
+                        // until then refuse politely so the peer keeps its current SAs.
+                        let n = Payload::Notify(cgw_wire::Notify::new(
+                            cgw_wire::NotifyType::NO_ADDITIONAL_SAS,
+                            vec![],
+                        ));
+                        self.send_response(idx, h.exchange, h.message_id, &[n]);
+                    }
+                    _ => {
+                        let n = Payload::Notify(cgw_wire::Notify::new(
+                            cgw_wire::NotifyType::INVALID_SYNTAX,
+                            vec![],
+                        ));
+                        self.send_response(idx, h.exchange, h.message_id, &[n]);
+                    }
+                }
+            } else if h.message_id.wrapping_add(1) == sa.peer_next_message_id {
+                if let Some((id, resp)) = &sa.last_response {
+                    if *id == h.message_id {
+                        let t = Transmit {
+                            local: sa.local,
+                            remote,
+                            contents: resp.clone(),
+                        };
+                        self.transmits.push_back(t);
+                        self.stats.retransmitted_responses += 1;
+                    }
+                }
+            } else {
+                self.stats.unexpected += 1;
+            }
+        }
+        self.reap();
+    }
+
+    /// Finds the IKE SA a non-IKE_SA_INIT-request message belongs to.
+    fn find_sa(&self, h: &IkeHeader) -> Option<usize> {
+        if h.flags.initiator() {
+            // Sent by the original initiator: we are the responder of that IKE SA.
+            self.sas
+                .iter()
+                .position(|s| !s.initiator && s.spi_i == h.spi_i && s.spi_r == h.spi_r)
+        } else {
+            self.sas.iter().position(|s| {
+                s.initiator
+                    && s.spi_i == h.spi_i
+                    && (s.spi_r == h.spi_r
+                        || (s.state == SaState::InitSent
+                            && h.exchange == ExchangeType::IKE_SA_INIT))
+            })
+        }
+    }
+
+    /// Advances timers: retransmissions, half-open expiry.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for idx in 0..self.sas.len() {
+            if let Some(d) = self.sas[idx].half_open_deadline {
+                if now >= d && self.sas[idx].state == SaState::InitAnswered {
+                    self.sas[idx].state = SaState::Dead;
+                    let spi_i = self.sas[idx].spi_i;
+                    self.events.push_back(Event::IkeSaFailed {
+                        spi_i,
+                        error: IkeError::HalfOpenExpired,
+                    });
+                    continue;
+                }
+            }
+            let due = self.sas[idx]
+                .outstanding
+                .as_ref()
+                .is_some_and(|o| now >= o.next_retransmit);
+            if !due {
+                continue;
+            }
+            let rt = self.config.retransmit;
+            let sa = &mut self.sas[idx];
+            let out = sa.outstanding.as_mut().expect("due implies outstanding");
+            if out.retransmits >= rt.tries {
+                let exchange = out.exchange;
+                let tries = out.retransmits;
+                let out = sa.outstanding.take().expect("present");
+                let was_delete = matches!(
+                    out.task,
+                    Task::Informational(informational::InitiatorTask {
+                        kind: informational::InfoKind::DeleteIke
+                    })
+                );
+                let error = IkeError::PeerNotResponding {
+                    exchange: exchange.to_string(),
+                    tries,
+                };
+                self.fail_sa(idx, error, was_delete);
+                continue;
+            }
+            out.retransmits += 1;
+            out.next_retransmit = now + retransmit_timeout(&rt, out.retransmits);
+            let t = Transmit {
+                local: sa.local,
+                remote: sa.remote,
+                contents: out.datagram.clone(),
+            };
+            self.transmits.push_back(t);
+            self.stats.retransmitted_requests += 1;
+        }
+        self.reap();
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.sas
+            .iter()
+            .flat_map(|s| {
+                let rt = s.outstanding.as_ref().map(|o| o.next_retransmit);
+                let ho = if s.state == SaState::InitAnswered {
+                    s.half_open_deadline
+                } else {
+                    None
+                };
+                [rt, ho]
+            })
+            .flatten()
+            .min()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Sends a request on IKE SA `idx` and remembers it for retransmission.
+    pub(crate) fn send_request(
+        &mut self,
+        idx: usize,
+        now: Instant,
+        exchange: ExchangeType,
+        payloads: &[Payload],
+        task: Task,
+    ) {
+        let sa = &mut self.sas[idx];
+        let id = sa.next_message_id;
+        sa.next_message_id += 1;
+        let datagram = sa.encrypt(self.rng.as_mut(), exchange, false, id, payloads);
+        self.queue_request(idx, now, exchange, id, datagram, task);
+    }
+
+    /// Queues an already built request datagram and arms its retransmission timer.
+    pub(crate) fn queue_request(
+        &mut self,
+        idx: usize,
+        now: Instant,
+        exchange: ExchangeType,
+        message_id: u32,
+        datagram: Vec<u8>,
+        task: Task,
+    ) {
+        let sa = &mut self.sas[idx];
+        self.transmits.push_back(Transmit {
+            local: sa.local,
+            remote: sa.remote,
+            contents: datagram.clone(),
+        });
+        sa.outstanding = Some(Outstanding {
+            message_id,
+            exchange,
+            datagram,
+            retransmits: 0,
+            next_retransmit: now + retransmit_timeout(&self.config.retransmit, 0),
+            task,
+        });
+    }
+
+    /// Sends (and caches) the response to the peer's request `message_id`.
+    pub(crate) fn send_response(
+        &mut self,
+        idx: usize,
+        exchange: ExchangeType,
+        message_id: u32,
+        payloads: &[Payload],
+    ) {
+        let sa = &mut self.sas[idx];
+        let datagram = sa.encrypt(self.rng.as_mut(), exchange, true, message_id, payloads);
+        self.transmits.push_back(Transmit {
+            local: sa.local,
+            remote: sa.remote,
+            contents: datagram.clone(),
+        });
+        sa.last_response = Some((message_id, datagram));
+    }
+
+    /// Ends IKE SA `idx` with an error (or, for a Delete that got no answer, quietly).
+    pub(crate) fn fail_sa(&mut self, idx: usize, error: IkeError, quietly: bool) {
+        self.remove_children(idx);
+        let sa = &mut self.sas[idx];
+        sa.state = SaState::Dead;
+        if quietly {
+            self.events.push_back(Event::IkeSaDeleted {
+                spi_i: sa.spi_i,
+                spi_r: sa.spi_r,
+                by_peer: false,
+            });
+        } else {
+            self.events.push_back(Event::IkeSaFailed {
+                spi_i: sa.spi_i,
+                error,
+            });
+        }
+    }
+
+    /// Emits ChildSaDeleted for every Child SA of IKE SA `idx` and forgets them.
+    pub(crate) fn remove_children(&mut self, idx: usize) {
+        for c in std::mem::take(&mut self.sas[idx].children) {
+            self.events.push_back(Event::ChildSaDeleted {
+                inbound_spi: c.inbound_spi,
+                outbound_spi: c.outbound_spi,
+            });
+        }
+    }
+
+    /// Random bytes.
+    pub(crate) fn random<const N: usize>(&mut self) -> [u8; N] {
+        let mut b = [0u8; N];
+        self.rng.fill(&mut b);
+        b
+    }
+
+    /// A fresh ESP SPI (never 0-255, reserved by RFC 4303).
+    pub(crate) fn new_esp_spi(&mut self) -> u32 {
+        loop {
+            let spi = u32::from_be_bytes(self.random::<4>());
+            if spi > 255 {
+                return spi;
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        self.sas.retain(|s| s.state != SaState::Dead);
+    }
+}
+
+/// Wait before retransmission number `n + 1`.
+pub(crate) fn retransmit_timeout(rt: &crate::RetransmitConfig, n: u32) -> Duration {
+    let f = rt.base.powi(n as i32);
+    let t = rt.initial.mul_f64(f.min(1e6));
+    t.min(rt.max_timeout)
+}

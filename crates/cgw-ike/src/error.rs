@@ -1,0 +1,70 @@
+use cgw_wire::NotifyType;
+use thiserror::Error;
+
+/// Why an IKE SA or a Child SA could not be set up or was lost, phrased for the operator
+/// who has to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum IkeError {
+    /// We were the responder and none of the peer's proposals matched our policy.
+    #[error("no proposal chosen: we accept {we_accept}, the peer offered {peer_offered}")]
+    NoProposalChosenByUs {
+        /// Our proposals.
+        we_accept: String,
+        /// The peer's proposals.
+        peer_offered: String,
+    },
+    /// The peer answered NO_PROPOSAL_CHOSEN to our offer.
+    #[error("no proposal chosen: the peer accepted none of {we_offered} (check the tunnel's phase 1/phase 2 algorithm and DH group options)")]
+    NoProposalChosenByPeer {
+        /// Our proposals.
+        we_offered: String,
+    },
+    /// The peer's AUTH did not verify, or the peer rejected ours.
+    #[error("authentication failed: pre-shared key mismatch? ({detail})")]
+    AuthenticationFailed {
+        /// Which side noticed and how.
+        detail: String,
+    },
+    /// The peer's identity is not the one configured.
+    #[error("peer identity {got} does not match the configured remote ID {expected}")]
+    IdentityMismatch {
+        /// Configured.
+        expected: String,
+        /// Presented.
+        got: String,
+    },
+    /// Traffic selectors could not be agreed.
+    #[error("TS unacceptable: {detail}")]
+    TsUnacceptable {
+        /// The selectors involved.
+        detail: String,
+    },
+    /// Retransmissions were exhausted.
+    #[error("peer not responding: no answer to {exchange} after {tries} retransmissions")]
+    PeerNotResponding {
+        /// The exchange that went unanswered.
+        exchange: String,
+        /// How many retransmissions were sent.
+        tries: u32,
+    },
+    /// The peer asked for a DH group we do not offer.
+    #[error("the peer wants DH group {wanted}, which we do not offer (we offer {we_offer})")]
+    UnacceptableKeGroup {
+        /// Requested group number.
+        wanted: u16,
+        /// Our groups.
+        we_offer: String,
+    },
+    /// The responder never received IKE_AUTH for a half-open IKE SA.
+    #[error("half-open IKE SA expired: the initiator never completed IKE_AUTH")]
+    HalfOpenExpired,
+    /// The peer reported an error we do not map to a more specific cause.
+    #[error("the peer reported {0}")]
+    PeerError(NotifyType),
+    /// The peer deleted the SA.
+    #[error("the peer deleted the IKE SA")]
+    DeletedByPeer,
+    /// Something the RFC forbids.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}

@@ -1,0 +1,108 @@
+use crate::{EspSuite, IkeError, IkeSuite};
+use cgw_crypto::Secret;
+use cgw_wire::TrafficSelector;
+use std::net::SocketAddr;
+
+/// What the driver learns from [`Connection::poll_event`](crate::Connection::poll_event).
+#[derive(Debug)]
+pub enum Event {
+    /// An IKE SA completed IKE_AUTH.
+    IkeSaEstablished(IkeSaInfo),
+    /// A Child SA is ready: install its ESP SAs (inbound first).
+    ChildSaEstablished(ChildSaInfo),
+    /// A Child SA is gone: remove its ESP SAs.
+    ChildSaDeleted {
+        /// Our inbound SPI.
+        inbound_spi: u32,
+        /// Our outbound SPI (the peer's inbound SPI).
+        outbound_spi: u32,
+    },
+    /// An IKE SA ended without error (deleted by us or by the peer).
+    IkeSaDeleted {
+        /// IKE SA initiator's SPI.
+        spi_i: [u8; 8],
+        /// IKE SA responder's SPI.
+        spi_r: [u8; 8],
+        /// Who deleted it.
+        by_peer: bool,
+    },
+    /// An IKE SA could not be set up, or failed.
+    IkeSaFailed {
+        /// IKE SA initiator's SPI.
+        spi_i: [u8; 8],
+        /// The cause.
+        error: IkeError,
+    },
+    /// The IKE SA is up but the Child SA requested with it could not be created.
+    ChildSaFailed {
+        /// The cause.
+        error: IkeError,
+    },
+}
+
+/// An established IKE SA.
+#[derive(Debug, Clone)]
+pub struct IkeSaInfo {
+    /// IKE SA initiator's SPI.
+    pub spi_i: [u8; 8],
+    /// IKE SA responder's SPI.
+    pub spi_r: [u8; 8],
+    /// Whether we initiated it.
+    pub initiator: bool,
+    /// Negotiated algorithms.
+    pub suite: IkeSuite,
+    /// Our address and port for IKE now (port 4500 after NAT detection).
+    pub local: SocketAddr,
+    /// The peer's.
+    pub remote: SocketAddr,
+    /// A NAT was detected in front of us.
+    pub local_behind_nat: bool,
+    /// A NAT was detected in front of the peer (or the peer faked NAT-D to force UDP
+    /// encapsulation).
+    pub remote_behind_nat: bool,
+    /// The peer's identity as presented.
+    pub peer_id: String,
+}
+
+/// One direction's ESP keys.
+pub struct ChildSaKeys {
+    /// Encryption key (for AES-GCM, key | 4-byte salt).
+    pub encr_key: Secret,
+    /// Integrity key (empty for AES-GCM).
+    pub integ_key: Secret,
+}
+
+impl std::fmt::Debug for ChildSaKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChildSaKeys { .. }")
+    }
+}
+
+/// A negotiated Child SA: what the ESP engine needs.
+#[derive(Debug)]
+pub struct ChildSaInfo {
+    /// SPI of our inbound ESP SA (chosen by us).
+    pub inbound_spi: u32,
+    /// SPI of our outbound ESP SA (chosen by the peer).
+    pub outbound_spi: u32,
+    /// Algorithms.
+    pub suite: EspSuite,
+    /// Keys for packets from the peer.
+    pub inbound: ChildSaKeys,
+    /// Keys for packets to the peer.
+    pub outbound: ChildSaKeys,
+    /// Our traffic selectors (inner source addresses of outbound packets).
+    pub local_ts: Vec<TrafficSelector>,
+    /// The peer's traffic selectors.
+    pub remote_ts: Vec<TrafficSelector>,
+    /// ESP must be UDP-encapsulated on port 4500 (RFC 3948) because a NAT was detected.
+    pub udp_encap: bool,
+    /// Our outer address.
+    pub local: SocketAddr,
+    /// The peer's outer address.
+    pub remote: SocketAddr,
+    /// Configured anti-replay window.
+    pub replay_window: u32,
+    /// The IKE SA this Child SA belongs to (initiator's SPI, responder's SPI).
+    pub ike_spis: ([u8; 8], [u8; 8]),
+}

@@ -1,0 +1,463 @@
+//! IKE_AUTH (RFC 7296 1.2, 2.15): pre-shared key authentication and the first Child SA,
+//! with traffic selector narrowing (2.9). A Child SA failure leaves the IKE SA up (1.2).
+
+use super::{find_notify, first_error, Task};
+use crate::event::{ChildSaInfo, ChildSaKeys, IkeSaInfo};
+use crate::proposal::{
+    describe_offer, esp_acceptable, esp_choice, esp_offer, parse_esp_choice, select_esp,
+};
+use crate::sa::{ChildSa, SaState};
+use crate::{Connection, EspSuite, Event, IkeError};
+use cgw_crypto::{auth, keys, Secret};
+use cgw_wire::{
+    Auth, AuthMethod, ExchangeType, Identification, Notify, NotifyType, Payload, TrafficSelector,
+};
+use std::time::Instant;
+
+/// Initiator state while IKE_AUTH is in flight.
+pub(crate) struct InitiatorTask {
+    child_spi: u32,
+}
+
+/// The parts of an IKE_AUTH message we use.
+#[derive(Default)]
+struct AuthPayloads<'a> {
+    id_i: Option<&'a Identification>,
+    id_r: Option<&'a Identification>,
+    auth: Option<&'a Auth>,
+    sa: Option<&'a cgw_wire::SaPayload>,
+    ts_i: Option<&'a [TrafficSelector]>,
+    ts_r: Option<&'a [TrafficSelector]>,
+}
+
+fn collect(p: &[Payload]) -> AuthPayloads<'_> {
+    let mut a = AuthPayloads::default();
+    for x in p {
+        match x {
+            Payload::IdI(i) => a.id_i = a.id_i.or(Some(i)),
+            Payload::IdR(i) => a.id_r = a.id_r.or(Some(i)),
+            Payload::Auth(x) => a.auth = a.auth.or(Some(x)),
+            Payload::Sa(s) => a.sa = a.sa.or(Some(s)),
+            Payload::TsI(t) => a.ts_i = a.ts_i.or(Some(t.as_slice())),
+            Payload::TsR(t) => a.ts_r = a.ts_r.or(Some(t.as_slice())),
+            _ => {}
+        }
+    }
+    a
+}
+
+/// RFC 7296 2.9 narrowing: every non-empty intersection of the proposed selectors with ours.
+fn narrow(proposed: &[TrafficSelector], policy: &[TrafficSelector]) -> Vec<TrafficSelector> {
+    let mut out = Vec::new();
+    for p in proposed {
+        for o in policy {
+            if let Some(i) = p.intersect(o) {
+                if !out.contains(&i) {
+                    out.push(i);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn ts_list(ts: &[TrafficSelector]) -> String {
+    ts.iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Connection {
+    pub(crate) fn start_ike_auth(&mut self, idx: usize, now: Instant) {
+        let child_spi = self.new_esp_spi();
+        let cfg = self.config.clone();
+        let sa = &mut self.sas[idx];
+        sa.state = SaState::AuthSent;
+        let keys = sa.keys.as_ref().expect("keys after IKE_SA_INIT");
+        let prf = sa.suite.expect("suite after IKE_SA_INIT").prf;
+        let maced = auth::maced_id(prf, &keys.sk_pi, &cfg.local_id.body());
+        let auth_data = auth::psk_auth(prf, &cfg.psk, &sa.init_request, &sa.nr, &maced);
+        let mut payloads = vec![Payload::IdI(cfg.local_id.clone())];
+        if let Some(r) = &cfg.remote_id {
+            payloads.push(Payload::IdR(r.clone()));
+        }
+        payloads.push(Payload::Auth(Auth {
+            method: AuthMethod::SHARED_KEY_MIC,
+            data: auth_data.to_vec(),
+        }));
+        payloads.push(Payload::Notify(Notify::new(
+            NotifyType::INITIAL_CONTACT,
+            vec![],
+        )));
+        payloads.push(Payload::Sa(esp_offer(
+            &cfg.esp_proposals,
+            child_spi.to_be_bytes(),
+            false,
+        )));
+        payloads.push(Payload::TsI(cfg.local_ts.clone()));
+        payloads.push(Payload::TsR(cfg.remote_ts.clone()));
+        self.send_request(
+            idx,
+            now,
+            ExchangeType::IKE_AUTH,
+            &payloads,
+            Task::IkeAuth(InitiatorTask { child_spi }),
+        );
+    }
+
+    pub(crate) fn process_ike_auth_response(
+        &mut self,
+        idx: usize,
+        _now: Instant,
+        task: InitiatorTask,
+        p: Vec<Payload>,
+    ) {
+        let cfg = self.config.clone();
+        if find_notify(&p, NotifyType::AUTHENTICATION_FAILED).is_some() {
+            let detail = "the peer rejected our AUTH payload".to_string();
+            self.fail_sa(idx, IkeError::AuthenticationFailed { detail }, false);
+            return;
+        }
+        let a = collect(&p);
+        let (Some(id_r), Some(auth_p)) = (a.id_r, a.auth) else {
+            let e = match first_error(&p) {
+                Some(n) => IkeError::PeerError(n),
+                None => IkeError::Protocol("IKE_AUTH response without IDr or AUTH".into()),
+            };
+            self.fail_sa(idx, e, false);
+            return;
+        };
+        if let Some(expected) = &cfg.remote_id {
+            if expected != id_r {
+                let e = IkeError::IdentityMismatch {
+                    expected: expected.to_string(),
+                    got: id_r.to_string(),
+                };
+                self.fail_sa(idx, e, false);
+                return;
+            }
+        }
+        let sa = &self.sas[idx];
+        let keys = sa.keys.as_ref().expect("keys");
+        let suite = sa.suite.expect("suite");
+        let maced = auth::maced_id(suite.prf, &keys.sk_pr, &id_r.body());
+        let verified = auth_p.method == AuthMethod::SHARED_KEY_MIC
+            && auth::verify_psk_auth(
+                suite.prf,
+                &cfg.psk,
+                &sa.init_response,
+                &sa.ni,
+                &maced,
+                &auth_p.data,
+            )
+            .is_ok();
+        if !verified {
+            let detail =
+                format!("the AUTH payload of responder {id_r} did not verify with our key");
+            self.fail_sa(idx, IkeError::AuthenticationFailed { detail }, false);
+            return;
+        }
+        self.ike_sa_established(idx, id_r.to_string());
+
+        // The Child SA.
+        if find_notify(&p, NotifyType::NO_PROPOSAL_CHOSEN).is_some() {
+            let we_offered = cfg
+                .esp_proposals
+                .iter()
+                .map(|x| x.describe())
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.events.push_back(Event::ChildSaFailed {
+                error: IkeError::NoProposalChosenByPeer { we_offered },
+            });
+            return;
+        }
+        if find_notify(&p, NotifyType::TS_UNACCEPTABLE).is_some() {
+            let detail = format!(
+                "the peer refused TSi {} / TSr {}",
+                ts_list(&cfg.local_ts),
+                ts_list(&cfg.remote_ts)
+            );
+            self.events.push_back(Event::ChildSaFailed {
+                error: IkeError::TsUnacceptable { detail },
+            });
+            return;
+        }
+        if let Some(e) = first_error(&p) {
+            self.events.push_back(Event::ChildSaFailed {
+                error: IkeError::PeerError(e),
+            });
+            return;
+        }
+        let chosen = a.sa.and_then(parse_esp_choice);
+        let (Some((esp, peer_spi)), Some(ts_i), Some(ts_r)) = (chosen, a.ts_i, a.ts_r) else {
+            self.events.push_back(Event::ChildSaFailed {
+                error: IkeError::Protocol(
+                    "IKE_AUTH response without a usable SA, TSi and TSr".into(),
+                ),
+            });
+            return;
+        };
+        if !esp_acceptable(&cfg.esp_proposals, &esp, false) {
+            self.events.push_back(Event::ChildSaFailed {
+                error: IkeError::Protocol(format!("the peer chose {esp}, which we did not offer")),
+            });
+            return;
+        }
+        let subset = |got: &[TrafficSelector], ours: &[TrafficSelector]| {
+            got.iter().all(|g| ours.iter().any(|o| o.contains(g)))
+        };
+        if !subset(ts_i, &cfg.local_ts) || !subset(ts_r, &cfg.remote_ts) {
+            let detail = format!(
+                "the peer narrowed to TSi {} / TSr {}, outside what we proposed",
+                ts_list(ts_i),
+                ts_list(ts_r)
+            );
+            self.events.push_back(Event::ChildSaFailed {
+                error: IkeError::TsUnacceptable { detail },
+            });
+            return;
+        }
+        let ts_i = ts_i.to_vec();
+        let ts_r = ts_r.to_vec();
+        self.child_sa_established(
+            idx,
+            esp,
+            task.child_spi,
+            u32::from_be_bytes(peer_spi),
+            ts_i,
+            ts_r,
+        );
+    }
+
+    pub(crate) fn handle_ike_auth_request(
+        &mut self,
+        idx: usize,
+        now: Instant,
+        message_id: u32,
+        p: Vec<Payload>,
+    ) {
+        let cfg = self.config.clone();
+        if self.sas[idx].state != SaState::InitAnswered {
+            let n = Payload::Notify(Notify::new(NotifyType::INVALID_SYNTAX, vec![]));
+            self.send_response(idx, ExchangeType::IKE_AUTH, message_id, &[n]);
+            return;
+        }
+        let a = collect(&p);
+        let (Some(id_i), Some(auth_p)) = (a.id_i, a.auth) else {
+            let n = Payload::Notify(Notify::new(NotifyType::INVALID_SYNTAX, vec![]));
+            self.send_response(idx, ExchangeType::IKE_AUTH, message_id, &[n]);
+            self.sas[idx].state = SaState::Dead;
+            let spi_i = self.sas[idx].spi_i;
+            self.events.push_back(Event::IkeSaFailed {
+                spi_i,
+                error: IkeError::Protocol("IKE_AUTH request without IDi or AUTH".into()),
+            });
+            return;
+        };
+        let sa = &self.sas[idx];
+        let keys = sa.keys.as_ref().expect("keys");
+        let suite = sa.suite.expect("suite");
+        let maced = auth::maced_id(suite.prf, &keys.sk_pi, &id_i.body());
+        let verified = auth_p.method == AuthMethod::SHARED_KEY_MIC
+            && auth::verify_psk_auth(
+                suite.prf,
+                &cfg.psk,
+                &sa.init_request,
+                &sa.nr,
+                &maced,
+                &auth_p.data,
+            )
+            .is_ok();
+        let id_error = match &cfg.remote_id {
+            Some(expected) if expected != id_i => Some(IkeError::IdentityMismatch {
+                expected: expected.to_string(),
+                got: id_i.to_string(),
+            }),
+            _ => None,
+        };
+        if !verified || id_error.is_some() {
+            let n = Payload::Notify(Notify::new(NotifyType::AUTHENTICATION_FAILED, vec![]));
+            self.send_response(idx, ExchangeType::IKE_AUTH, message_id, &[n]);
+            let spi_i = self.sas[idx].spi_i;
+            self.sas[idx].state = SaState::Dead;
+            let error = id_error.unwrap_or_else(|| IkeError::AuthenticationFailed {
+                detail: format!("the AUTH payload of initiator {id_i} did not verify with our key"),
+            });
+            self.events.push_back(Event::IkeSaFailed { spi_i, error });
+            return;
+        }
+
+        // Authenticated. Our AUTH, then the Child SA.
+        let maced_r = auth::maced_id(suite.prf, &keys.sk_pr, &cfg.local_id.body());
+        let auth_r = auth::psk_auth(suite.prf, &cfg.psk, &sa.init_response, &sa.ni, &maced_r);
+        let mut resp = vec![
+            Payload::IdR(cfg.local_id.clone()),
+            Payload::Auth(Auth {
+                method: AuthMethod::SHARED_KEY_MIC,
+                data: auth_r.to_vec(),
+            }),
+        ];
+        let mut child = None;
+        if let (Some(sa_p), Some(ts_i), Some(ts_r)) = (a.sa, a.ts_i, a.ts_r) {
+            match select_esp(&cfg.esp_proposals, sa_p, false) {
+                None => {
+                    resp.push(Payload::Notify(Notify::new(
+                        NotifyType::NO_PROPOSAL_CHOSEN,
+                        vec![],
+                    )));
+                    self.events.push_back(Event::ChildSaFailed {
+                        error: IkeError::NoProposalChosenByUs {
+                            we_accept: cfg
+                                .esp_proposals
+                                .iter()
+                                .map(|x| x.describe())
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            peer_offered: describe_offer(sa_p),
+                        },
+                    });
+                }
+                Some((number, esp, peer_spi)) => {
+                    // TSi are the initiator's (the peer's) selectors: narrow them to our
+                    // remote policy, and TSr to our local policy.
+                    let n_i = narrow(ts_i, &cfg.remote_ts);
+                    let n_r = narrow(ts_r, &cfg.local_ts);
+                    if n_i.is_empty() || n_r.is_empty() {
+                        resp.push(Payload::Notify(Notify::new(
+                            NotifyType::TS_UNACCEPTABLE,
+                            vec![],
+                        )));
+                        let detail = format!(
+                            "the peer proposed TSi {} / TSr {}; we allow {} / {}",
+                            ts_list(ts_i),
+                            ts_list(ts_r),
+                            ts_list(&cfg.remote_ts),
+                            ts_list(&cfg.local_ts)
+                        );
+                        self.events.push_back(Event::ChildSaFailed {
+                            error: IkeError::TsUnacceptable { detail },
+                        });
+                    } else {
+                        let spi = self.new_esp_spi();
+                        resp.push(Payload::Sa(esp_choice(number, &esp, spi.to_be_bytes())));
+                        resp.push(Payload::TsI(n_i.clone()));
+                        resp.push(Payload::TsR(n_r.clone()));
+                        child = Some((esp, spi, u32::from_be_bytes(peer_spi), n_i, n_r));
+                    }
+                }
+            }
+        }
+        self.send_response(idx, ExchangeType::IKE_AUTH, message_id, &resp);
+        let initial_contact = find_notify(&p, NotifyType::INITIAL_CONTACT).is_some();
+        self.ike_sa_established(idx, id_i.to_string());
+        if let Some((esp, spi, peer_spi, n_i, n_r)) = child {
+            self.child_sa_established(idx, esp, spi, peer_spi, n_i, n_r);
+        }
+        if initial_contact {
+            self.replace_old_sas(idx, now);
+        }
+    }
+
+    /// RFC 7296 2.4: INITIAL_CONTACT says the peer has no other IKE SA with us (it
+    /// restarted); ours are stale and go without a Delete.
+    fn replace_old_sas(&mut self, keep: usize, _now: Instant) {
+        for i in 0..self.sas.len() {
+            if i != keep && matches!(self.sas[i].state, SaState::Established | SaState::Deleting) {
+                self.remove_children(i);
+                let sa = &mut self.sas[i];
+                sa.state = SaState::Dead;
+                self.events.push_back(Event::IkeSaDeleted {
+                    spi_i: sa.spi_i,
+                    spi_r: sa.spi_r,
+                    by_peer: true,
+                });
+            }
+        }
+    }
+
+    fn ike_sa_established(&mut self, idx: usize, peer_id: String) {
+        let sa = &mut self.sas[idx];
+        sa.state = SaState::Established;
+        sa.half_open_deadline = None;
+        // The AUTH payloads are done with the IKE_SA_INIT messages.
+        sa.init_request = Vec::new();
+        sa.init_response = Vec::new();
+        let info = IkeSaInfo {
+            spi_i: sa.spi_i,
+            spi_r: sa.spi_r,
+            initiator: sa.initiator,
+            suite: sa.suite.expect("suite"),
+            local: sa.local,
+            remote: sa.remote,
+            local_behind_nat: sa.local_behind_nat,
+            remote_behind_nat: sa.remote_behind_nat,
+            peer_id,
+        };
+        self.events.push_back(Event::IkeSaEstablished(info));
+    }
+
+    /// Derives the Child SA's keys (RFC 7296 2.17, no PFS for the first Child SA) and
+    /// reports it.
+    pub(crate) fn child_sa_established(
+        &mut self,
+        idx: usize,
+        suite: EspSuite,
+        inbound_spi: u32,
+        outbound_spi: u32,
+        ts_i: Vec<TrafficSelector>,
+        ts_r: Vec<TrafficSelector>,
+    ) {
+        let sa = &self.sas[idx];
+        let keys = sa.keys.as_ref().expect("keys");
+        let prf = sa.suite.expect("suite").prf;
+        let ek = suite.encr.key_material_len();
+        let ik = suite.integ.map_or(0, |i| i.key_len());
+        let km = match keys::child_keymat(prf, &keys.sk_d, None, &sa.ni, &sa.nr, 2 * (ek + ik)) {
+            Ok(k) => k,
+            Err(e) => {
+                self.events.push_back(Event::ChildSaFailed {
+                    error: IkeError::Protocol(e.to_string()),
+                });
+                return;
+            }
+        };
+        let part = |a: usize, n: usize| Secret::new(km[a..a + n].to_vec());
+        let i_to_r = ChildSaKeys {
+            encr_key: part(0, ek),
+            integ_key: part(ek, ik),
+        };
+        let r_to_i = ChildSaKeys {
+            encr_key: part(ek + ik, ek),
+            integ_key: part(2 * ek + ik, ik),
+        };
+        let (inbound, outbound, local_ts, remote_ts) = if sa.initiator {
+            (r_to_i, i_to_r, ts_i, ts_r)
+        } else {
+            (i_to_r, r_to_i, ts_r, ts_i)
+        };
+        let info = ChildSaInfo {
+            inbound_spi,
+            outbound_spi,
+            suite,
+            inbound,
+            outbound,
+            local_ts: local_ts.clone(),
+            remote_ts: remote_ts.clone(),
+            udp_encap: sa.nat_detected(),
+            local: sa.local,
+            remote: sa.remote,
+            replay_window: self.config.replay_window,
+            ike_spis: (sa.spi_i, sa.spi_r),
+        };
+        self.sas[idx].children.push(ChildSa {
+            inbound_spi,
+            outbound_spi,
+            suite,
+            local_ts,
+            remote_ts,
+        });
+        self.events.push_back(Event::ChildSaEstablished(info));
+    }
+}

@@ -1,0 +1,536 @@
+//! IKE_SA_INIT (RFC 7296 1.2): proposal selection, Diffie-Hellman, nonces, NAT detection,
+//! COOKIE (2.6) and INVALID_KE_PAYLOAD (1.2) round trips.
+
+use super::{find_notify, Task};
+use crate::connection::Transmit;
+use crate::nat::nat_hash;
+use crate::proposal::{
+    describe_offer, ike_acceptable, ike_choice, ike_offer, parse_ike_choice, select_ike,
+};
+use crate::sa::{IkeKeys, IkeSa, SaState};
+use crate::{Connection, Event, IkeError, IkeProposal, IkeSuite, NAT_T_PORT};
+use cgw_crypto::{keys, DhGroup, DhPrivate, Secret, SkCipher};
+use cgw_wire::{
+    emit_payload_chain, ExchangeType, Flags, IkeHeader, KeyExchange, Message, Notify, NotifyType,
+    Payload, PayloadType,
+};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// Nonce length we send (RFC 7296 2.10: at least half the PRF key size, at least 128 bits).
+const NONCE_LEN: usize = 32;
+/// How often we follow COOKIE or INVALID_KE_PAYLOAD answers before giving up.
+const MAX_INIT_RETRIES: u8 = 4;
+
+/// Initiator state while IKE_SA_INIT is in flight.
+pub(crate) struct InitiatorTask {
+    dh: DhPrivate,
+    cookie: Option<Vec<u8>>,
+    retries: u8,
+}
+
+impl Connection {
+    pub(crate) fn start_ike_sa_init(&mut self, now: Instant) {
+        let spi_i = loop {
+            let s = self.random::<8>();
+            if s != [0; 8] {
+                break s;
+            }
+        };
+        let local = SocketAddr::new(self.config.local_addr, crate::IKE_PORT);
+        let remote = self.config.remote_ike_addr();
+        let mut sa = IkeSa::new(spi_i, true, local, remote, now);
+        sa.ni = self.random::<NONCE_LEN>().to_vec();
+        let group = self
+            .config
+            .ike_proposals
+            .first()
+            .and_then(|p| p.dh.first())
+            .copied()
+            .unwrap_or(DhGroup::Ecp384);
+        let dh = DhPrivate::generate(group, self.rng.as_mut());
+        self.sas.push(sa);
+        let idx = self.sas.len() - 1;
+        self.send_ike_sa_init_request(
+            idx,
+            now,
+            InitiatorTask {
+                dh,
+                cookie: None,
+                retries: 0,
+            },
+        );
+    }
+
+    fn send_ike_sa_init_request(&mut self, idx: usize, now: Instant, task: InitiatorTask) {
+        let sa = &self.sas[idx];
+        let mut payloads = Vec::new();
+        if let Some(c) = &task.cookie {
+            // RFC 7296 2.6: the COOKIE notify comes first.
+            payloads.push(Payload::Notify(Notify::new(NotifyType::COOKIE, c.clone())));
+        }
+        payloads.push(Payload::Sa(ike_offer(&self.config.ike_proposals, &[])));
+        payloads.push(Payload::Ke(KeyExchange {
+            dh_group: task.dh.group().id(),
+            data: task.dh.public_value().to_vec(),
+        }));
+        payloads.push(Payload::Nonce(sa.ni.clone()));
+        payloads.extend(nat_detection_payloads(
+            &sa.spi_i, &[0; 8], sa.local, sa.remote,
+        ));
+        payloads.push(Payload::Notify(Notify::new(
+            NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
+            vec![],
+        )));
+        let datagram = plain_message(&sa.header(ExchangeType::IKE_SA_INIT, false, 0), &payloads);
+        self.sas[idx].init_request = datagram.clone();
+        self.sas[idx].next_message_id = 1;
+        self.queue_request(
+            idx,
+            now,
+            ExchangeType::IKE_SA_INIT,
+            0,
+            datagram,
+            Task::IkeSaInit(task),
+        );
+    }
+
+    pub(crate) fn handle_ike_sa_init_response(
+        &mut self,
+        idx: usize,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        msg: &Message,
+        datagram: &[u8],
+    ) {
+        let h = msg.header;
+        let in_flight = self.sas[idx].state == SaState::InitSent
+            && self.sas[idx]
+                .outstanding
+                .as_ref()
+                .is_some_and(|o| o.message_id == 0 && h.message_id == 0 && h.flags.response());
+        if !in_flight {
+            self.stats.unexpected += 1;
+            return;
+        }
+        let outstanding = self.sas[idx].outstanding.take().expect("checked");
+        let Task::IkeSaInit(mut task) = outstanding.task else {
+            unreachable!("IKE_SA_INIT is always in flight with its own task")
+        };
+        let p = &msg.payloads;
+
+        if let Some(c) = find_notify(p, NotifyType::COOKIE) {
+            if task.retries < MAX_INIT_RETRIES && !c.data.is_empty() && c.data.len() <= 64 {
+                task.retries += 1;
+                task.cookie = Some(c.data.clone());
+                self.send_ike_sa_init_request(idx, now, task);
+            } else {
+                self.fail_sa(
+                    idx,
+                    IkeError::Protocol("the peer keeps asking for a COOKIE".into()),
+                    false,
+                );
+            }
+            return;
+        }
+        if let Some(n) = find_notify(p, NotifyType::INVALID_KE_PAYLOAD) {
+            let wanted = <[u8; 2]>::try_from(n.data.as_slice())
+                .map(u16::from_be_bytes)
+                .unwrap_or(0);
+            let offered = self
+                .config
+                .ike_proposals
+                .iter()
+                .flat_map(|p| p.dh.iter())
+                .copied();
+            match DhGroup::from_id(wanted).filter(|g| offered.clone().any(|o| o == *g)) {
+                Some(g) if task.retries < MAX_INIT_RETRIES && g != task.dh.group() => {
+                    task.retries += 1;
+                    task.dh = DhPrivate::generate(g, self.rng.as_mut());
+                    self.send_ike_sa_init_request(idx, now, task);
+                }
+                _ => {
+                    let we_offer = offered
+                        .map(|g| g.id().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    self.fail_sa(
+                        idx,
+                        IkeError::UnacceptableKeGroup { wanted, we_offer },
+                        false,
+                    );
+                }
+            }
+            return;
+        }
+        if find_notify(p, NotifyType::NO_PROPOSAL_CHOSEN).is_some() {
+            let we_offered = describe_proposals(&self.config.ike_proposals);
+            self.fail_sa(idx, IkeError::NoProposalChosenByPeer { we_offered }, false);
+            return;
+        }
+        if let Some(e) = super::first_error(p) {
+            self.fail_sa(idx, IkeError::PeerError(e), false);
+            return;
+        }
+
+        // A real answer. It is not authenticated yet, so anything malformed is dropped and we
+        // keep waiting (an attacker could have sent it), restoring the request in flight.
+        let parsed = parse_init_response(p, &self.config.ike_proposals, &task);
+        let (suite, ke, nr) = match parsed {
+            Ok(x) if h.spi_r != [0; 8] => x,
+            _ => {
+                self.stats.malformed += 1;
+                self.sas[idx].outstanding = Some(crate::sa::Outstanding {
+                    task: Task::IkeSaInit(task),
+                    ..outstanding
+                });
+                return;
+            }
+        };
+        let g_ir = match task.dh.shared_secret(&ke) {
+            Ok(s) => s,
+            Err(e) => {
+                self.fail_sa(idx, IkeError::Protocol(e.to_string()), false);
+                return;
+            }
+        };
+        let sa = &mut self.sas[idx];
+        sa.spi_r = h.spi_r;
+        sa.nr = nr;
+        sa.init_response = datagram[..h.length as usize].to_vec();
+        detect_nat(sa, p, local, remote);
+        if let Err(e) = install_keys(sa, suite, &g_ir) {
+            self.fail_sa(idx, e, false);
+            return;
+        }
+        if sa.nat_detected() {
+            // RFC 7296 2.23: the initiator moves to port 4500 once a NAT is detected.
+            sa.local.set_port(NAT_T_PORT);
+            sa.remote.set_port(NAT_T_PORT);
+        }
+        self.start_ike_auth(idx, now);
+    }
+
+    pub(crate) fn handle_ike_sa_init_request(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        msg: &Message,
+        datagram: &[u8],
+    ) {
+        let h = msg.header;
+        let datagram = &datagram[..h.length as usize];
+        // A retransmission of a request we answered: send the same answer again.
+        if let Some(sa) = self
+            .sas
+            .iter()
+            .find(|s| !s.initiator && s.spi_i == h.spi_i && s.remote == remote)
+        {
+            if sa.state == SaState::InitAnswered && sa.init_request == datagram {
+                let t = Transmit {
+                    local: sa.local,
+                    remote,
+                    contents: sa.init_response.clone(),
+                };
+                self.transmits.push_back(t);
+                self.stats.retransmitted_responses += 1;
+            } else {
+                self.stats.unexpected += 1;
+            }
+            return;
+        }
+        let p = &msg.payloads;
+        let sa_payload = p.iter().find_map(|x| {
+            if let Payload::Sa(s) = x {
+                Some(s)
+            } else {
+                None
+            }
+        });
+        let ke = p.iter().find_map(|x| {
+            if let Payload::Ke(k) = x {
+                Some(k)
+            } else {
+                None
+            }
+        });
+        let ni = p.iter().find_map(|x| {
+            if let Payload::Nonce(n) = x {
+                Some(n)
+            } else {
+                None
+            }
+        });
+        let (Some(sa_payload), Some(ke), Some(ni)) = (sa_payload, ke, ni) else {
+            self.stateless_reply(&h, local, remote, NotifyType::INVALID_SYNTAX, vec![]);
+            return;
+        };
+        if self.config.require_cookie {
+            let expected = self.cookie_for(&h.spi_i, ni, remote);
+            if find_notify(p, NotifyType::COOKIE).map(|c| c.data.as_slice()) != Some(&expected[..])
+            {
+                self.stateless_reply(&h, local, remote, NotifyType::COOKIE, expected.to_vec());
+                return;
+            }
+        }
+        let Some((number, suite)) = select_ike(&self.config.ike_proposals, sa_payload) else {
+            self.stateless_reply(&h, local, remote, NotifyType::NO_PROPOSAL_CHOSEN, vec![]);
+            self.events.push_back(Event::IkeSaFailed {
+                spi_i: h.spi_i,
+                error: IkeError::NoProposalChosenByUs {
+                    we_accept: describe_proposals(&self.config.ike_proposals),
+                    peer_offered: describe_offer(sa_payload),
+                },
+            });
+            return;
+        };
+        if ke.dh_group != suite.dh.id() {
+            self.stateless_reply(
+                &h,
+                local,
+                remote,
+                NotifyType::INVALID_KE_PAYLOAD,
+                suite.dh.id().to_be_bytes().to_vec(),
+            );
+            return;
+        }
+        let dh = DhPrivate::generate(suite.dh, self.rng.as_mut());
+        let g_ir = match dh.shared_secret(&ke.data) {
+            Ok(s) => s,
+            Err(_) => {
+                self.stateless_reply(&h, local, remote, NotifyType::INVALID_SYNTAX, vec![]);
+                return;
+            }
+        };
+        let spi_r = loop {
+            let s = self.random::<8>();
+            if s != [0; 8] {
+                break s;
+            }
+        };
+        let nr = self.random::<NONCE_LEN>().to_vec();
+        let mut sa = IkeSa::new(h.spi_i, false, local, remote, now);
+        sa.spi_r = spi_r;
+        sa.ni = ni.clone();
+        sa.nr = nr.clone();
+        sa.peer_next_message_id = 1;
+        sa.half_open_deadline = Some(now + self.config.half_open_timeout);
+        detect_nat(&mut sa, p, local, remote);
+
+        let mut payloads = vec![
+            Payload::Sa(ike_choice(number, &suite, &[])),
+            Payload::Ke(KeyExchange {
+                dh_group: suite.dh.id(),
+                data: dh.public_value().to_vec(),
+            }),
+            Payload::Nonce(nr),
+        ];
+        payloads.extend(nat_detection_payloads(&sa.spi_i, &sa.spi_r, local, remote));
+        payloads.push(Payload::Notify(Notify::new(
+            NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
+            vec![],
+        )));
+        let response = plain_message(&sa.header(ExchangeType::IKE_SA_INIT, true, 0), &payloads);
+        sa.init_request = datagram.to_vec();
+        sa.init_response = response.clone();
+        if let Err(e) = install_keys(&mut sa, suite, &g_ir) {
+            self.events.push_back(Event::IkeSaFailed {
+                spi_i: h.spi_i,
+                error: e,
+            });
+            return;
+        }
+        self.transmits.push_back(Transmit {
+            local,
+            remote,
+            contents: response,
+        });
+        self.sas.push(sa);
+    }
+
+    /// An unencrypted IKE_SA_INIT answer that creates no state.
+    fn stateless_reply(
+        &mut self,
+        h: &IkeHeader,
+        local: SocketAddr,
+        remote: SocketAddr,
+        t: NotifyType,
+        data: Vec<u8>,
+    ) {
+        let header = IkeHeader {
+            spi_i: h.spi_i,
+            spi_r: [0; 8],
+            next_payload: PayloadType::NONE,
+            version: 0x20,
+            exchange: ExchangeType::IKE_SA_INIT,
+            flags: Flags::new(false, true),
+            message_id: 0,
+            length: 0,
+        };
+        let contents = plain_message(&header, &[Payload::Notify(Notify::new(t, data))]);
+        self.transmits.push_back(Transmit {
+            local,
+            remote,
+            contents,
+        });
+    }
+
+    /// RFC 7296 2.6: `Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>)`.
+    fn cookie_for(&self, spi_i: &[u8; 8], ni: &[u8], remote: SocketAddr) -> [u8; 33] {
+        let ip = match remote.ip() {
+            std::net::IpAddr::V4(a) => a.octets().to_vec(),
+            std::net::IpAddr::V6(a) => a.octets().to_vec(),
+        };
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(ni);
+        ctx.update(&ip);
+        ctx.update(spi_i);
+        ctx.update(&self.cookie_secret);
+        let mut out = [0u8; 33];
+        out[1..].copy_from_slice(ctx.finish().as_ref());
+        out
+    }
+}
+
+/// Validates the payloads of an IKE_SA_INIT response: (suite, peer KE data, Nr).
+fn parse_init_response(
+    p: &[Payload],
+    ours: &[IkeProposal],
+    task: &InitiatorTask,
+) -> Result<(IkeSuite, Vec<u8>, Vec<u8>), ()> {
+    let sa = p
+        .iter()
+        .find_map(|x| {
+            if let Payload::Sa(s) = x {
+                Some(s)
+            } else {
+                None
+            }
+        })
+        .ok_or(())?;
+    let ke = p
+        .iter()
+        .find_map(|x| {
+            if let Payload::Ke(k) = x {
+                Some(k)
+            } else {
+                None
+            }
+        })
+        .ok_or(())?;
+    let nr = p
+        .iter()
+        .find_map(|x| {
+            if let Payload::Nonce(n) = x {
+                Some(n)
+            } else {
+                None
+            }
+        })
+        .ok_or(())?;
+    let suite = parse_ike_choice(sa).ok_or(())?;
+    if !ike_acceptable(ours, &suite) || suite.dh != task.dh.group() || ke.dh_group != suite.dh.id()
+    {
+        return Err(());
+    }
+    Ok((suite, ke.data.clone(), nr.clone()))
+}
+
+/// Derives SKEYSEED and the IKE SA keys and installs them in `sa`.
+fn install_keys(sa: &mut IkeSa, suite: IkeSuite, g_ir: &Secret) -> Result<(), IkeError> {
+    let skeyseed = keys::skeyseed(suite.prf, &sa.ni, &sa.nr, g_ir);
+    let integ_len = suite.integ.map_or(0, |i| i.key_len());
+    let k = keys::derive_ike_sa_keys(
+        suite.prf,
+        &skeyseed,
+        &sa.ni,
+        &sa.nr,
+        &sa.spi_i,
+        &sa.spi_r,
+        suite.encr.key_material_len(),
+        integ_len,
+    )
+    .map_err(|e| IkeError::Protocol(e.to_string()))?;
+    let mk = |e: &[u8], a: &[u8]| {
+        SkCipher::new(suite.encr, e, suite.integ, a).map_err(|e| IkeError::Protocol(e.to_string()))
+    };
+    let (outbound, inbound) = if sa.initiator {
+        (mk(&k.sk_ei, &k.sk_ai)?, mk(&k.sk_er, &k.sk_ar)?)
+    } else {
+        (mk(&k.sk_er, &k.sk_ar)?, mk(&k.sk_ei, &k.sk_ai)?)
+    };
+    sa.suite = Some(suite);
+    sa.keys = Some(IkeKeys {
+        sk_d: k.sk_d,
+        sk_pi: k.sk_pi,
+        sk_pr: k.sk_pr,
+        sk_ei: k.sk_ei,
+        sk_er: k.sk_er,
+        sk_ai: k.sk_ai,
+        sk_ar: k.sk_ar,
+        outbound,
+        inbound,
+    });
+    Ok(())
+}
+
+/// NAT_DETECTION_SOURCE_IP and NAT_DETECTION_DESTINATION_IP for a message from `local` to `remote`.
+fn nat_detection_payloads(
+    spi_i: &[u8; 8],
+    spi_r: &[u8; 8],
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> [Payload; 2] {
+    [
+        Payload::Notify(Notify::new(
+            NotifyType::NAT_DETECTION_SOURCE_IP,
+            nat_hash(spi_i, spi_r, local),
+        )),
+        Payload::Notify(Notify::new(
+            NotifyType::NAT_DETECTION_DESTINATION_IP,
+            nat_hash(spi_i, spi_r, remote),
+        )),
+    ]
+}
+
+/// Compares the peer's NAT detection hashes with the addresses the datagram really had.
+/// The request's hashes were computed with a zero responder SPI.
+fn detect_nat(sa: &mut IkeSa, p: &[Payload], local: SocketAddr, remote: SocketAddr) {
+    let spi_r = if sa.initiator { sa.spi_r } else { [0; 8] };
+    let src: Vec<&Notify> = p
+        .iter()
+        .filter_map(|x| match x {
+            Payload::Notify(n) if n.notify_type == NotifyType::NAT_DETECTION_SOURCE_IP => Some(n),
+            _ => None,
+        })
+        .collect();
+    if let Some(dst) = find_notify(p, NotifyType::NAT_DETECTION_DESTINATION_IP) {
+        sa.local_behind_nat = dst.data != nat_hash(&sa.spi_i, &spi_r, local);
+    }
+    if !src.is_empty() {
+        let ours = nat_hash(&sa.spi_i, &spi_r, remote);
+        sa.remote_behind_nat = !src.iter().any(|n| n.data == ours);
+    }
+}
+
+/// A message without SK payload.
+fn plain_message(header: &IkeHeader, payloads: &[Payload]) -> Vec<u8> {
+    let mut body = Vec::new();
+    let first = emit_payload_chain(payloads, PayloadType::NONE, &mut body);
+    let mut h = *header;
+    h.next_payload = first;
+    h.length = (cgw_wire::IKE_HEADER_LEN + body.len()) as u32;
+    let mut out = Vec::with_capacity(h.length as usize);
+    h.emit(&mut out);
+    out.extend_from_slice(&body);
+    out
+}
+
+pub(crate) fn describe_proposals(p: &[IkeProposal]) -> String {
+    p.iter()
+        .map(|x| x.describe())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,222 @@
+//! The state of one IKE SA: SPIs, keys, message IDs, the request in flight and the cached
+//! response.
+
+use crate::exchange::Task;
+use crate::proposal::{EspSuite, IkeSuite};
+use cgw_crypto::{Random, Secret, SkCipher};
+use cgw_wire::{
+    emit_payload_chain, parse_payload_chain, ExchangeType, Flags, IkeHeader, Message, Payload,
+    PayloadType, TrafficSelector, GENERIC_PAYLOAD_HEADER_LEN, IKE_HEADER_LEN,
+};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// Where an IKE SA is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SaState {
+    /// Initiator: IKE_SA_INIT sent (possibly again with a cookie or another group).
+    InitSent,
+    /// Responder: IKE_SA_INIT answered, waiting for IKE_AUTH.
+    InitAnswered,
+    /// Initiator: IKE_AUTH sent.
+    AuthSent,
+    /// Authenticated and usable.
+    Established,
+    /// We sent a Delete for it; it is gone when answered or timed out.
+    Deleting,
+    /// Finished; removed at the next opportunity.
+    Dead,
+}
+
+/// The keys of an IKE SA after IKE_SA_INIT.
+pub(crate) struct IkeKeys {
+    pub(crate) sk_d: Secret,
+    pub(crate) sk_pi: Secret,
+    pub(crate) sk_pr: Secret,
+    pub(crate) sk_ei: Secret,
+    pub(crate) sk_er: Secret,
+    pub(crate) sk_ai: Secret,
+    pub(crate) sk_ar: Secret,
+    /// Protects what we send.
+    pub(crate) outbound: SkCipher,
+    /// Verifies and decrypts what we receive.
+    pub(crate) inbound: SkCipher,
+}
+
+/// A request of ours waiting for its response.
+pub(crate) struct Outstanding {
+    pub(crate) message_id: u32,
+    pub(crate) exchange: ExchangeType,
+    /// The datagram as sent, for retransmission.
+    pub(crate) datagram: Vec<u8>,
+    pub(crate) retransmits: u32,
+    pub(crate) next_retransmit: Instant,
+    pub(crate) task: Task,
+}
+
+/// A Child SA as the IKE SA knows it.
+#[derive(Debug, Clone)]
+pub(crate) struct ChildSa {
+    pub(crate) inbound_spi: u32,
+    pub(crate) outbound_spi: u32,
+    #[allow(dead_code)]
+    pub(crate) suite: EspSuite,
+    #[allow(dead_code)]
+    pub(crate) local_ts: Vec<TrafficSelector>,
+    #[allow(dead_code)]
+    pub(crate) remote_ts: Vec<TrafficSelector>,
+}
+
+pub(crate) struct IkeSa {
+    pub(crate) spi_i: [u8; 8],
+    pub(crate) spi_r: [u8; 8],
+    /// We are the original initiator of this IKE SA.
+    pub(crate) initiator: bool,
+    pub(crate) state: SaState,
+    pub(crate) local: SocketAddr,
+    pub(crate) remote: SocketAddr,
+    pub(crate) local_behind_nat: bool,
+    pub(crate) remote_behind_nat: bool,
+    pub(crate) suite: Option<IkeSuite>,
+    pub(crate) keys: Option<IkeKeys>,
+    pub(crate) ni: Vec<u8>,
+    pub(crate) nr: Vec<u8>,
+    /// IKE_SA_INIT request and response as sent and received, for the AUTH payloads;
+    /// dropped once IKE_AUTH is done.
+    pub(crate) init_request: Vec<u8>,
+    pub(crate) init_response: Vec<u8>,
+    /// Message ID of our next request.
+    pub(crate) next_message_id: u32,
+    /// Message ID of the next request we expect from the peer.
+    pub(crate) peer_next_message_id: u32,
+    /// Our response to the peer's last request: (message ID, datagram).
+    pub(crate) last_response: Option<(u32, Vec<u8>)>,
+    pub(crate) outstanding: Option<Outstanding>,
+    /// Responder: when an IKE SA without IKE_AUTH is dropped.
+    pub(crate) half_open_deadline: Option<Instant>,
+    pub(crate) children: Vec<ChildSa>,
+    #[allow(dead_code)]
+    pub(crate) created: Instant,
+}
+
+impl IkeSa {
+    pub(crate) fn new(
+        spi_i: [u8; 8],
+        initiator: bool,
+        local: SocketAddr,
+        remote: SocketAddr,
+        now: Instant,
+    ) -> Self {
+        Self {
+            spi_i,
+            spi_r: [0; 8],
+            initiator,
+            state: if initiator {
+                SaState::InitSent
+            } else {
+                SaState::InitAnswered
+            },
+            local,
+            remote,
+            local_behind_nat: false,
+            remote_behind_nat: false,
+            suite: None,
+            keys: None,
+            ni: Vec::new(),
+            nr: Vec::new(),
+            init_request: Vec::new(),
+            init_response: Vec::new(),
+            next_message_id: 0,
+            peer_next_message_id: 0,
+            last_response: None,
+            outstanding: None,
+            half_open_deadline: None,
+            children: Vec::new(),
+            created: now,
+        }
+    }
+
+    /// Whether ESP and IKE use UDP encapsulation on port 4500.
+    pub(crate) fn nat_detected(&self) -> bool {
+        self.local_behind_nat || self.remote_behind_nat
+    }
+
+    /// The header of a message of ours on this IKE SA.
+    pub(crate) fn header(
+        &self,
+        exchange: ExchangeType,
+        response: bool,
+        message_id: u32,
+    ) -> IkeHeader {
+        IkeHeader {
+            spi_i: self.spi_i,
+            spi_r: self.spi_r,
+            next_payload: PayloadType::NONE,
+            version: 0x20,
+            exchange,
+            flags: Flags::new(self.initiator, response),
+            message_id,
+            length: 0,
+        }
+    }
+
+    /// Builds an SK-protected message carrying `payloads`.
+    pub(crate) fn encrypt(
+        &self,
+        rng: &mut dyn Random,
+        exchange: ExchangeType,
+        response: bool,
+        message_id: u32,
+        payloads: &[Payload],
+    ) -> Vec<u8> {
+        let keys = self
+            .keys
+            .as_ref()
+            .expect("encrypt() is only called once keys exist");
+        let mut inner = Vec::new();
+        let first = emit_payload_chain(payloads, PayloadType::NONE, &mut inner);
+        let sealed = keys.outbound.sealed_len(inner.len());
+        let mut h = self.header(exchange, response, message_id);
+        h.next_payload = PayloadType::SK;
+        h.length = (IKE_HEADER_LEN + GENERIC_PAYLOAD_HEADER_LEN + sealed) as u32;
+        let mut msg = Vec::with_capacity(h.length as usize);
+        h.emit(&mut msg);
+        msg.push(first.0);
+        msg.push(0);
+        msg.extend_from_slice(&((GENERIC_PAYLOAD_HEADER_LEN + sealed) as u16).to_be_bytes());
+        keys.outbound.seal(rng, &mut msg, &inner);
+        debug_assert_eq!(msg.len(), h.length as usize);
+        msg
+    }
+
+    /// Verifies and decrypts the SK payload of `msg` (parsed from `datagram`).
+    pub(crate) fn decrypt(
+        &self,
+        msg: &Message,
+        datagram: &[u8],
+    ) -> Result<Vec<Payload>, DecryptError> {
+        let keys = self.keys.as_ref().ok_or(DecryptError::NoKeys)?;
+        let enc = msg.encrypted.ok_or(DecryptError::NotEncrypted)?;
+        if enc.fragment.is_some() {
+            return Err(DecryptError::Fragmented);
+        }
+        let datagram = &datagram[..msg.header.length as usize];
+        let plain = keys
+            .inbound
+            .open(datagram, enc.body_start)
+            .map_err(|_| DecryptError::Integrity)?;
+        let mut payloads = msg.payloads.clone();
+        payloads
+            .extend(parse_payload_chain(enc.first_inner, &plain).map_err(DecryptError::Syntax)?);
+        Ok(payloads)
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum DecryptError {
+    NoKeys,
+    NotEncrypted,
+    Fragmented,
+    Integrity,
+    Syntax(#[allow(dead_code)] cgw_wire::WireError),
+}
