@@ -720,3 +720,33 @@ fn garbage_and_tampered_ike_messages_are_dropped_and_counted() {
     assert_eq!(st.integrity_failures + st.unexpected, 1, "{st:?}");
     assert!(p.a.is_established());
 }
+
+#[test]
+fn unsupported_critical_payload_in_ike_sa_init_is_answered() {
+    let (_, b) = Pair::configs(PSK);
+    let mut conn = cgw_ike::Connection::new(b, Box::new(cgw_crypto::DeterministicRandom::new(5)));
+    let h = cgw_wire::IkeHeader {
+        spi_i: [7; 8],
+        spi_r: [0; 8],
+        next_payload: cgw_wire::PayloadType(200),
+        version: 0x20,
+        exchange: ExchangeType::IKE_SA_INIT,
+        flags: cgw_wire::Flags::new(true, false),
+        message_id: 0,
+        length: 36,
+    };
+    let mut m = Vec::new();
+    h.emit(&mut m);
+    m.extend_from_slice(&[0, 0x80, 0, 8, 1, 2, 3, 4]);
+    let now = std::time::Instant::now();
+    let local = std::net::SocketAddr::new(B_ADDR, 500);
+    let remote = std::net::SocketAddr::new(A_ADDR, 500);
+    conn.handle_datagram(now, local, remote, &m);
+    let t = conn.poll_transmit().expect("an answer");
+    let r = cgw_wire::Message::parse(&t.contents).unwrap();
+    let n = r
+        .notify(cgw_wire::NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD)
+        .expect("notify");
+    assert_eq!(n.data, vec![200]);
+    assert_eq!(conn.ike_sa_count(), 0, "no state kept");
+}

@@ -345,3 +345,176 @@ pub fn id_for_addr(addr: IpAddr) -> Identification {
         },
     }
 }
+
+/// Why a proposal string was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid proposal {proposal:?}: {reason}")]
+pub struct ProposalParseError {
+    /// The text.
+    pub proposal: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+#[derive(Default)]
+struct Tokens {
+    encr: Vec<Encr>,
+    integ: Vec<Integ>,
+    prf: Vec<Prf>,
+    dh: Vec<DhGroup>,
+    esn: Option<bool>,
+}
+
+fn tokenize(s: &str) -> Result<Tokens, ProposalParseError> {
+    let err = |reason: String| ProposalParseError {
+        proposal: s.to_string(),
+        reason,
+    };
+    let mut t = Tokens::default();
+    for tok in s.split('-').map(str::trim) {
+        match tok.to_ascii_lowercase().as_str() {
+            "aes128" | "aes128cbc" => t.encr.push(Encr::AesCbc128),
+            "aes256" | "aes256cbc" => t.encr.push(Encr::AesCbc256),
+            "aes128gcm16" | "aes128gcm128" => t.encr.push(Encr::AesGcm16_128),
+            "aes256gcm16" | "aes256gcm128" => t.encr.push(Encr::AesGcm16_256),
+            "sha1" | "sha" => t.integ.push(Integ::HmacSha1_96),
+            "sha256" | "sha2_256" => t.integ.push(Integ::HmacSha2_256_128),
+            "sha384" | "sha2_384" => t.integ.push(Integ::HmacSha2_384_192),
+            "sha512" | "sha2_512" => t.integ.push(Integ::HmacSha2_512_256),
+            "prfsha1" => t.prf.push(Prf::HmacSha1),
+            "prfsha256" => t.prf.push(Prf::HmacSha2_256),
+            "prfsha384" => t.prf.push(Prf::HmacSha2_384),
+            "prfsha512" => t.prf.push(Prf::HmacSha2_512),
+            "modp1024" => t.dh.push(DhGroup::Modp1024),
+            "modp1536" => t.dh.push(DhGroup::Modp1536),
+            "modp2048" => t.dh.push(DhGroup::Modp2048),
+            "modp3072" => t.dh.push(DhGroup::Modp3072),
+            "modp4096" => t.dh.push(DhGroup::Modp4096),
+            "modp6144" => t.dh.push(DhGroup::Modp6144),
+            "modp8192" => t.dh.push(DhGroup::Modp8192),
+            "ecp256" => t.dh.push(DhGroup::Ecp256),
+            "ecp384" => t.dh.push(DhGroup::Ecp384),
+            "curve25519" | "x25519" => t.dh.push(DhGroup::Curve25519),
+            "esn" => t.esn = Some(true),
+            "noesn" => t.esn = Some(t.esn.unwrap_or(false)),
+            "" => return Err(err("empty algorithm name".into())),
+            other => {
+                return Err(err(format!(
+                    "unknown algorithm {other:?} (cgw knows aes128, aes256, aes128gcm16, aes256gcm16, sha1, sha256, sha384, sha512, prfsha1..prfsha512, modp1024..modp8192, ecp256, ecp384, curve25519, esn)"
+                )))
+            }
+        }
+    }
+    if t.encr.is_empty() {
+        return Err(err("no encryption algorithm".into()));
+    }
+    let aead = t.encr.iter().filter(|e| e.is_aead()).count();
+    if aead != 0 && aead != t.encr.len() {
+        return Err(err(
+            "AES-GCM and AES-CBC must be in separate proposals".into()
+        ));
+    }
+    if aead != 0 && !t.integ.is_empty() {
+        return Err(err("AES-GCM takes no integrity algorithm".into()));
+    }
+    if aead == 0 && t.integ.is_empty() {
+        return Err(err(
+            "AES-CBC needs an integrity algorithm (sha1, sha256, sha384 or sha512)".into(),
+        ));
+    }
+    Ok(t)
+}
+
+impl IkeProposal {
+    /// Parses strongSwan proposal syntax, e.g. `aes256-sha384-ecp384` (the PRF follows the
+    /// integrity hash unless `prfsha*` is given) or `aes256gcm16-prfsha384-ecp384`.
+    pub fn parse(s: &str) -> Result<Self, ProposalParseError> {
+        let t = tokenize(s)?;
+        let err = |reason: &str| ProposalParseError {
+            proposal: s.to_string(),
+            reason: reason.to_string(),
+        };
+        if t.dh.is_empty() {
+            return Err(err("an IKE proposal needs a DH group (e.g. ecp384)"));
+        }
+        if t.esn.is_some() {
+            return Err(err("esn applies to ESP proposals only"));
+        }
+        let prf = if !t.prf.is_empty() {
+            t.prf
+        } else if !t.integ.is_empty() {
+            t.integ
+                .iter()
+                .map(|i| match i {
+                    Integ::HmacSha1_96 => Prf::HmacSha1,
+                    Integ::HmacSha2_256_128 => Prf::HmacSha2_256,
+                    Integ::HmacSha2_384_192 => Prf::HmacSha2_384,
+                    Integ::HmacSha2_512_256 => Prf::HmacSha2_512,
+                })
+                .collect()
+        } else {
+            return Err(err("an AES-GCM IKE proposal needs a PRF (e.g. prfsha384)"));
+        };
+        Ok(Self {
+            encr: t.encr,
+            integ: t.integ,
+            prf,
+            dh: t.dh,
+        })
+    }
+}
+
+impl EspProposal {
+    /// Parses strongSwan proposal syntax, e.g. `aes256gcm16-ecp384` (PFS with group 20),
+    /// `aes128-sha1-modp2048` or `aes256gcm16` (no PFS).
+    pub fn parse(s: &str) -> Result<Self, ProposalParseError> {
+        let t = tokenize(s)?;
+        if !t.prf.is_empty() {
+            return Err(ProposalParseError {
+                proposal: s.to_string(),
+                reason: "ESP proposals take no PRF".into(),
+            });
+        }
+        Ok(Self {
+            encr: t.encr,
+            integ: t.integ,
+            dh: t.dh,
+            esn: t.esn.unwrap_or(false),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proposal_strings_parse_and_describe_round_trip() {
+        let p = IkeProposal::parse("aes256-sha384-ecp384").unwrap();
+        assert_eq!(p, IkeProposal::suite_b_gcm_256());
+        assert_eq!(IkeProposal::parse(&p.describe()).unwrap(), p);
+        let g = IkeProposal::parse("aes256gcm16-aes128gcm16-prfsha256-ecp256-modp2048").unwrap();
+        assert_eq!(g.encr, vec![Encr::AesGcm16_256, Encr::AesGcm16_128]);
+        assert!(g.integ.is_empty());
+        assert_eq!(g.dh, vec![DhGroup::Ecp256, DhGroup::Modp2048]);
+        let e = EspProposal::parse("aes256gcm16-ecp384").unwrap();
+        assert_eq!(e, EspProposal::suite_b_gcm_256());
+        let e = EspProposal::parse("aes128-sha1-esn").unwrap();
+        assert!(e.esn && e.dh.is_empty());
+        for bad in [
+            "",
+            "aes256",
+            "aes256gcm16-sha256-ecp384",
+            "aes256-aes256gcm16-sha1-ecp256",
+            "3des-sha1-modp1024",
+            "aes256gcm16-ecp384",
+        ] {
+            assert!(IkeProposal::parse(bad).is_err(), "{bad}");
+        }
+        assert!(EspProposal::parse("aes256gcm16-prfsha256").is_err());
+        let msg = IkeProposal::parse("3des-sha1-modp1024")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("unknown algorithm \"3des\""), "{msg}");
+    }
+}

@@ -1,10 +1,10 @@
 //! The sans-IO front end: one [`Connection`] per peer.
 
 use crate::exchange::{informational, Task};
-use crate::sa::{IkeSa, Outstanding, SaState};
+use crate::sa::{DecryptError, IkeSa, Outstanding, SaState};
 use crate::{Config, Event, IkeError, NAT_T_PORT};
 use cgw_crypto::Random;
-use cgw_wire::{ExchangeType, IkeHeader, Message, Payload};
+use cgw_wire::{ExchangeType, IkeHeader, Message, NotifyType, Payload, WireError};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -198,8 +198,26 @@ impl Connection {
     ) {
         let msg = match Message::parse(data) {
             Ok(m) => m,
-            Err(_) => {
+            Err(e) => {
                 self.stats.malformed += 1;
+                // RFC 7296 2.5: an IKE_SA_INIT request with a critical payload we do not
+                // understand is answered with UNSUPPORTED_CRITICAL_PAYLOAD.
+                if let (WireError::UnsupportedCriticalPayload(t), Ok(h)) =
+                    (e, IkeHeader::parse(data))
+                {
+                    if h.exchange == ExchangeType::IKE_SA_INIT
+                        && !h.flags.response()
+                        && h.message_id == 0
+                    {
+                        self.stateless_reply(
+                            &h,
+                            local,
+                            remote,
+                            NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD,
+                            vec![t],
+                        );
+                    }
+                }
                 return;
             }
         };
@@ -224,6 +242,22 @@ impl Connection {
         }
         let payloads = match self.sas[idx].decrypt(&msg, data) {
             Ok(p) => p,
+            Err(DecryptError::Syntax(e)) => {
+                // Authentic but malformed inside: a request in sequence gets an error
+                // response (RFC 7296 2.5, 3.10.1); anything else is dropped.
+                self.stats.malformed += 1;
+                if !h.flags.response() && h.message_id == self.sas[idx].peer_next_message_id {
+                    self.sas[idx].peer_next_message_id += 1;
+                    let n = match e {
+                        WireError::UnsupportedCriticalPayload(t) => {
+                            cgw_wire::Notify::new(NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD, vec![t])
+                        }
+                        _ => cgw_wire::Notify::new(NotifyType::INVALID_SYNTAX, vec![]),
+                    };
+                    self.send_response(idx, h.exchange, h.message_id, &[Payload::Notify(n)]);
+                }
+                return;
+            }
             Err(_) => {
                 self.stats.integrity_failures += 1;
                 return;

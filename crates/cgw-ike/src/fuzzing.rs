@@ -23,18 +23,56 @@ pub fn decode_message(data: &[u8]) {
     );
 }
 
+fn addrs() -> (IpAddr, IpAddr) {
+    (
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1)),
+    )
+}
+
+fn connection(l: IpAddr, r: IpAddr, seed: u64) -> Connection {
+    let mut c = Config::new(l, r, b"fuzzing-psk".to_vec());
+    c.ike_proposals = vec![IkeProposal::suite_b_gcm_128()];
+    c.esp_proposals = vec![EspProposal::suite_b_gcm_128()];
+    Connection::new(c, Box::new(DeterministicRandom::new(seed)))
+}
+
+/// Runs two engines to establishment and returns every datagram they exchanged
+/// (IKE_SA_INIT, IKE_AUTH, then a liveness check and a Delete), as seeds for the corpus.
+/// The engines are the ones [`engine`] builds, so these seeds reach its deepest states.
+pub fn seed_datagrams() -> Vec<Vec<u8>> {
+    let (a, b) = addrs();
+    let now = Instant::now();
+    let mut i = connection(a, b, 3);
+    let mut r = connection(b, a, 4);
+    let mut out = Vec::new();
+    i.initiate(now);
+    let mut pump = |i: &mut Connection, r: &mut Connection, out: &mut Vec<Vec<u8>>| {
+        for _ in 0..8 {
+            while let Some(t) = i.poll_transmit() {
+                out.push(t.contents.clone());
+                r.handle_datagram(now, t.remote, t.local, &t.contents);
+            }
+            while let Some(t) = r.poll_transmit() {
+                out.push(t.contents.clone());
+                i.handle_datagram(now, t.remote, t.local, &t.contents);
+            }
+        }
+    };
+    pump(&mut i, &mut r, &mut out);
+    i.send_liveness_check(now);
+    pump(&mut i, &mut r, &mut out);
+    r.close(now);
+    pump(&mut i, &mut r, &mut out);
+    out
+}
+
 /// Feeds arbitrary datagrams to engines in every state: a fresh responder, an initiator
 /// waiting for IKE_SA_INIT, and a pair that has established an IKE SA. `data` is split into
 /// datagrams at 0xFE 0xFE markers so one input can carry several.
 pub fn engine(data: &[u8]) {
-    let a = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
-    let b = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1));
-    let mk = |l, r, seed| {
-        let mut c = Config::new(l, r, b"fuzzing-psk".to_vec());
-        c.ike_proposals = vec![IkeProposal::suite_b_gcm_128()];
-        c.esp_proposals = vec![EspProposal::suite_b_gcm_128()];
-        Connection::new(c, Box::new(DeterministicRandom::new(seed)))
-    };
+    let (a, b) = addrs();
+    let mk = connection;
     let now = Instant::now();
     let la = SocketAddr::new(a, 500);
     let lb = SocketAddr::new(b, 500);
@@ -53,7 +91,7 @@ pub fn engine(data: &[u8]) {
             i2.handle_datagram(now, t.remote, t.local, &t.contents);
         }
     }
-    for (n, d) in data.split(|_| false).chain(split_marker(data)).enumerate() {
+    for (n, d) in std::iter::once(data).chain(split_marker(data)).enumerate() {
         let t = now + Duration::from_millis(n as u64 * 500);
         responder.handle_datagram(t, lb, la, d);
         initiator.handle_datagram(t, la, lb, d);

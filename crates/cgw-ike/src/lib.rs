@@ -22,7 +22,9 @@ mod proposal;
 mod sa;
 
 pub use cgw_crypto::{DhGroup, Encr, Integ, Prf};
-pub use config::{Config, EspProposal, IkeProposal, Lifetimes, RetransmitConfig};
+pub use config::{
+    id_for_addr, Config, EspProposal, IkeProposal, Lifetimes, ProposalParseError, RetransmitConfig,
+};
 pub use connection::{Connection, ConnectionStats, IkeSaSecrets, Transmit};
 pub use error::IkeError;
 pub use event::{ChildSaInfo, ChildSaKeys, Event, IkeSaInfo};

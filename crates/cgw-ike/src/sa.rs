@@ -218,5 +218,5 @@ pub(crate) enum DecryptError {
     NotEncrypted,
     Fragmented,
     Integrity,
-    Syntax(#[allow(dead_code)] cgw_wire::WireError),
+    Syntax(cgw_wire::WireError),
 }

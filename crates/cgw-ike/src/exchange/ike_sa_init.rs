@@ -351,7 +351,7 @@ impl Connection {
     }
 
     /// An unencrypted IKE_SA_INIT answer that creates no state.
-    fn stateless_reply(
+    pub(crate) fn stateless_reply(
         &mut self,
         h: &IkeHeader,
         local: SocketAddr,
