@@ -87,6 +87,8 @@ pub struct Connection {
     pub(crate) events: VecDeque<Event>,
     pub(crate) cookie_secret: [u8; 32],
     pub(crate) stats: ConnectionStats,
+    /// When an authenticated message last came from the peer.
+    pub(crate) last_heard: Option<Instant>,
 }
 
 impl Connection {
@@ -103,6 +105,7 @@ impl Connection {
             events: VecDeque::new(),
             cookie_secret,
             stats: ConnectionStats::default(),
+            last_heard: None,
         }
     }
 
@@ -119,6 +122,29 @@ impl Connection {
     /// Whether an IKE SA with the peer is established.
     pub fn is_established(&self) -> bool {
         self.sas.iter().any(|s| s.state == SaState::Established)
+    }
+
+    /// Whether an IKE SA is being set up (IKE_SA_INIT or IKE_AUTH in flight) or deleted.
+    pub fn is_busy(&self) -> bool {
+        self.sas.iter().any(|s| s.state != SaState::Established)
+    }
+
+    /// When the peer was last heard from (an authenticated message, or an IKE_SA_INIT answer).
+    /// Drivers combine this with inbound ESP traffic to decide when a liveness check is due.
+    pub fn last_heard(&self) -> Option<Instant> {
+        self.last_heard
+    }
+
+    /// Forgets every IKE SA without telling the peer (it is gone: its liveness check went
+    /// unanswered, or it restarted). Emits ChildSaDeleted for each Child SA and IkeSaFailed with
+    /// `reason` for each IKE SA.
+    pub fn reset(&mut self, reason: IkeError) {
+        for idx in 0..self.sas.len() {
+            if self.sas[idx].state != SaState::Dead {
+                self.fail_sa(idx, reason.clone(), false);
+            }
+        }
+        self.reap();
     }
 
     /// Number of IKE SAs held, in any state.
@@ -263,6 +289,7 @@ impl Connection {
                 return;
             }
         };
+        self.last_heard = Some(now);
         // Authenticated: with a NAT on the path, follow the peer's (mapped) address and the
         // port it moved to (RFC 7296 2.23).
         if self.sas[idx].nat_detected() {

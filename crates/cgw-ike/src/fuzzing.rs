@@ -47,7 +47,7 @@ pub fn seed_datagrams() -> Vec<Vec<u8>> {
     let mut r = connection(b, a, 4);
     let mut out = Vec::new();
     i.initiate(now);
-    let mut pump = |i: &mut Connection, r: &mut Connection, out: &mut Vec<Vec<u8>>| {
+    let pump = |i: &mut Connection, r: &mut Connection, out: &mut Vec<Vec<u8>>| {
         for _ in 0..8 {
             while let Some(t) = i.poll_transmit() {
                 out.push(t.contents.clone());

@@ -1,1 +1,295 @@
-fn main() {}
+//! The `cgw` command: a userspace IKEv2/IPsec customer gateway for AWS Site-to-Site VPN.
+
+mod daemon;
+mod demo;
+
+use anyhow::{anyhow, Context, Result};
+use cgw::config::CgwConfig;
+use clap::{Parser, Subcommand};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "cgw",
+    version,
+    about = "A software customer gateway for AWS Site-to-Site VPN (IKEv2/IPsec in userspace)",
+    long_about = "cgw makes a Linux host the on-premises end of an AWS Site-to-Site VPN connection: two IKEv2 \
+tunnels with pre-shared keys, ESP in userspace (AES-GCM or AES-CBC+HMAC, NAT-T), one TUN device per tunnel, \
+and static routing with tunnel monitoring and failover.\n\n\
+Typical use:\n  aws ec2 describe-vpn-connections --vpn-connection-ids vpn-... > vpn.json\n  \
+cgw import aws vpn.json --remote-cidr 172.31.0.0/16 -o cgw.toml\n  cgw check -c cgw.toml\n  sudo cgw up -c cgw.toml\n  \
+sudo cgw status"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the gateway in the foreground (systemd-friendly; logs to stderr with timestamps).
+    Up {
+        /// Configuration file.
+        #[arg(short, long, default_value = "/etc/cgw/cgw.toml")]
+        config: PathBuf,
+        /// Log level: error, warn, info, debug, trace (or a RUST_LOG-style filter).
+        #[arg(long, default_value = "info")]
+        log_level: String,
+    },
+    /// Validate a configuration without touching the system.
+    Check {
+        /// Configuration file.
+        #[arg(short, long, default_value = "/etc/cgw/cgw.toml")]
+        config: PathBuf,
+    },
+    /// Turn what AWS gives you into a cgw.toml.
+    #[command(subcommand)]
+    Import(ImportCmd),
+    /// Show the running daemon's tunnels, SAs, counters, monitor and routes.
+    Status {
+        /// Print the JSON document (its shape is documented in the README).
+        #[arg(long)]
+        json: bool,
+        /// The daemon's configuration (to find its control socket).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// The control socket (overrides the configuration's).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+    /// Stop the running daemon: it deletes its SAs, removes its routes and devices, and exits 0.
+    Down {
+        /// The daemon's configuration (to find its control socket).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// The control socket (overrides the configuration's).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+    /// A demonstration without an AWS account: two cgw endpoints negotiate Suite-B-GCM-256 in
+    /// memory and exchange ESP traffic; prints what happened.
+    Demo,
+}
+
+#[derive(Subcommand)]
+enum ImportCmd {
+    /// From `aws ec2 describe-vpn-connections` JSON, the CustomerGatewayConfiguration XML, or
+    /// AWS's "Generic" text download.
+    Aws {
+        /// The file AWS gave you.
+        file: PathBuf,
+        /// Write the configuration here (mode 0600: it holds the pre-shared keys); default stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Our address on this host, when it is not the customer gateway address AWS knows
+        /// (this host is behind a NAT).
+        #[arg(long)]
+        local_address: Option<Ipv4Addr>,
+        /// A VPC CIDR to route into the tunnels (static routing); repeatable.
+        #[arg(long = "remote-cidr")]
+        remote_cidr: Vec<ipnet::Ipv4Net>,
+        /// An on-premises prefix; repeatable.
+        #[arg(long)]
+        lan: Vec<ipnet::Ipv4Net>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cgw: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn socket_path(config: Option<PathBuf>, socket: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(s) = socket {
+        return Ok(s);
+    }
+    match config {
+        Some(c) => Ok(CgwConfig::load(&c).map_err(|e| anyhow!("{e}"))?.gateway.control_socket),
+        None => Ok(PathBuf::from(cgw::config::defaults::control_socket())),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Cmd::Up { config, log_level } => {
+            let filter = tracing_subscriber::EnvFilter::try_new(&log_level)
+                .with_context(|| format!("invalid --log-level {log_level:?}"))?;
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .init();
+            let cfg = match CgwConfig::load_validated(&config) {
+                Ok(c) => c,
+                Err(errs) => {
+                    for e in errs {
+                        eprintln!("cgw: {}: {e}", config.display());
+                    }
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            for w in cfg.warnings() {
+                tracing::warn!("{w}");
+            }
+            runtime()?.block_on(daemon::run(cfg))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Check { config } => match CgwConfig::load_validated(&config) {
+            Ok(cfg) => {
+                for w in cfg.warnings() {
+                    println!("warning: {w}");
+                }
+                println!(
+                    "{}: OK ({} tunnel(s), routing {:?})",
+                    config.display(),
+                    cfg.tunnels.len(),
+                    cfg.gateway.routing
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(errs) => {
+                for e in &errs {
+                    eprintln!("{}: {e}", config.display());
+                }
+                eprintln!("{}: {} problem(s)", config.display(), errs.len());
+                Ok(ExitCode::from(2))
+            }
+        },
+        Cmd::Import(ImportCmd::Aws {
+            file,
+            output,
+            local_address,
+            remote_cidr,
+            lan,
+        }) => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let opts = cgw::import::ImportOptions {
+                local_address,
+                remote_cidrs: remote_cidr,
+                lan,
+                source_name: Some(file.display().to_string()),
+            };
+            let imported = cgw::import::import_aws(&text, &opts).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+            for w in &imported.warnings {
+                eprintln!("warning: {w}");
+            }
+            match output {
+                Some(path) => {
+                    write_secret_file(&path, &imported.toml)?;
+                    eprintln!(
+                        "wrote {} from {} ({} tunnels); next: cgw check -c {}",
+                        path.display(),
+                        imported.format,
+                        imported.config.tunnels.len(),
+                        path.display()
+                    );
+                }
+                None => print!("{}", imported.toml),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Status { json, config, socket } => {
+            let path = socket_path(config, socket)?;
+            let v = runtime()?.block_on(daemon::control_request(&path, "status"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_status(&v);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Down { config, socket } => {
+            let path = socket_path(config, socket)?;
+            runtime()?.block_on(daemon::control_request(&path, "down"))?;
+            println!("cgw: daemon stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Demo => demo::run(),
+    }
+}
+
+fn write_secret_file(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn print_status(v: &serde_json::Value) {
+    let s = |x: &serde_json::Value| x.as_str().unwrap_or("-").to_string();
+    println!("cgw {} routing {}", s(&v["version"]), s(&v["routing"]));
+    for t in v["tunnels"].as_array().into_iter().flatten() {
+        println!(
+            "\n{} ({}) -> {}: {}",
+            s(&t["name"]),
+            s(&t["device"]),
+            s(&t["aws_outside_address"]),
+            s(&t["state"]).to_uppercase()
+        );
+        if let Some(k) = t["ike_sa"].as_object() {
+            println!(
+                "  IKE SA   {} {}  {} -> {}  NAT-T {}  up {} s",
+                k["spi_i"].as_str().unwrap_or(""),
+                k["algorithms"].as_str().unwrap_or(""),
+                k["local"].as_str().unwrap_or(""),
+                k["remote"].as_str().unwrap_or(""),
+                if k["nat_t"].as_bool() == Some(true) { "yes" } else { "no" },
+                k["uptime_secs"]
+            );
+        }
+        if let Some(c) = t["child_sa"].as_object() {
+            println!(
+                "  Child SA in {} out {} {}  up {} s",
+                c["inbound_spi"].as_str().unwrap_or(""),
+                c["outbound_spi"].as_str().unwrap_or(""),
+                c["algorithms"].as_str().unwrap_or(""),
+                c["uptime_secs"]
+            );
+        }
+        let tr = &t["traffic"];
+        println!(
+            "  traffic  out {} pkts / {} B, in {} pkts / {} B",
+            tr["tx_packets"], tr["tx_bytes"], tr["rx_packets"], tr["rx_bytes"]
+        );
+        let drops: Vec<String> = t["drops"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        println!("  drops    {}", if drops.is_empty() { "none".into() } else { drops.join(", ") });
+        let m = &t["monitor"];
+        println!(
+            "  monitor  {} (misses {}, rtt {} ms)",
+            if m["alive"].as_bool() == Some(true) { "alive" } else { "not answering" },
+            m["consecutive_misses"],
+            m["last_rtt_ms"].as_f64().map(|x| format!("{x:.1}")).unwrap_or("-".into())
+        );
+        if let Some(e) = t["last_error"].as_str() {
+            println!("  last error: {e}");
+        }
+    }
+    for r in v["routes"].as_array().into_iter().flatten() {
+        println!("\nroute {} via {} ({})", s(&r["destination"]), s(&r["device"]), s(&r["tunnel"]));
+    }
+}

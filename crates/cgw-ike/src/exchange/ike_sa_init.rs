@@ -195,6 +195,7 @@ impl Connection {
                 return;
             }
         };
+        self.last_heard = Some(now);
         let sa = &mut self.sas[idx];
         sa.spi_r = h.spi_r;
         sa.nr = nr;

@@ -1,0 +1,124 @@
+//! Static routing with tunnel monitoring: which tunnel carries the remote CIDRs.
+//!
+//! What a Palo Alto does with policy-based forwarding and a monitor profile: tunnel 1 carries
+//! the traffic while its monitor sees the AWS inside address answer; when it stops answering
+//! (`threshold` missed echoes in a row) tunnel 2 takes over; traffic moves back once tunnel 1
+//! has been healthy again for the hold-down period, so a flapping tunnel does not drag traffic
+//! back and forth.
+
+use std::time::{Duration, Instant};
+
+/// Health of one tunnel as the monitor sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Health {
+    /// The tunnel has a Child SA and its monitor has not missed `threshold` echoes in a row.
+    pub up: bool,
+    /// Since when `up` has been true.
+    pub up_since: Option<Instant>,
+}
+
+/// The routing decision for static routing over two tunnels (tunnel 0 preferred).
+#[derive(Debug, Clone)]
+pub struct Failover {
+    active: usize,
+    hold: Duration,
+    failovers: u64,
+}
+
+impl Failover {
+    /// Starts on tunnel 0.
+    pub fn new(hold: Duration) -> Self {
+        Self {
+            active: 0,
+            hold,
+            failovers: 0,
+        }
+    }
+
+    /// The tunnel that carries the routes.
+    pub fn active(&self) -> usize {
+        self.active
+    }
+
+    /// How often the active tunnel changed.
+    pub fn failovers(&self) -> u64 {
+        self.failovers
+    }
+
+    /// Re-evaluates with the tunnels' health; returns the new active tunnel if it changed.
+    pub fn update(&mut self, now: Instant, health: &[Health]) -> Option<usize> {
+        let up = |i: usize| health.get(i).is_some_and(|h| h.up);
+        let next = match self.active {
+            0 if up(0) => 0,
+            0 if up(1) => 1,
+            0 => 0,
+            // On the backup: go back once the primary has been stable for the hold-down, or at
+            // once if the backup itself is down and the primary is up.
+            _ => {
+                let primary_stable = health
+                    .first()
+                    .and_then(|h| h.up.then_some(h.up_since).flatten())
+                    .is_some_and(|since| now.saturating_duration_since(since) >= self.hold);
+                if primary_stable || (!up(self.active) && up(0)) {
+                    0
+                } else {
+                    self.active
+                }
+            }
+        };
+        if next != self.active && next < health.len().max(1) {
+            self.active = next;
+            self.failovers += 1;
+            Some(next)
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(up: bool, since: Option<Instant>) -> Health {
+        Health { up, up_since: since }
+    }
+
+    #[test]
+    fn fails_over_and_back_after_the_hold_down() {
+        let t0 = Instant::now();
+        let hold = Duration::from_secs(30);
+        let mut f = Failover::new(hold);
+        assert_eq!(f.update(t0, &[h(true, Some(t0)), h(true, Some(t0))]), None);
+        assert_eq!(f.active(), 0);
+        // Tunnel 1 (index 0) dies.
+        assert_eq!(f.update(t0, &[h(false, None), h(true, Some(t0))]), Some(1));
+        // It comes back: not yet.
+        let back = t0 + Duration::from_secs(60);
+        assert_eq!(f.update(back, &[h(true, Some(back)), h(true, Some(t0))]), None);
+        assert_eq!(f.update(back + Duration::from_secs(29), &[h(true, Some(back)), h(true, Some(t0))]), None);
+        assert_eq!(f.update(back + hold, &[h(true, Some(back)), h(true, Some(t0))]), Some(0));
+        assert_eq!(f.failovers(), 2);
+    }
+
+    #[test]
+    fn backup_failing_returns_to_a_healthy_primary_at_once() {
+        let t0 = Instant::now();
+        let mut f = Failover::new(Duration::from_secs(30));
+        f.update(t0, &[h(false, None), h(true, Some(t0))]);
+        assert_eq!(f.active(), 1);
+        let t1 = t0 + Duration::from_secs(5);
+        assert_eq!(f.update(t1, &[h(true, Some(t1)), h(false, None)]), Some(0));
+    }
+
+    #[test]
+    fn both_down_stays_on_the_primary() {
+        let t0 = Instant::now();
+        let mut f = Failover::new(Duration::from_secs(30));
+        assert_eq!(f.update(t0, &[h(false, None), h(false, None)]), None);
+        assert_eq!(f.active(), 0);
+        // A single tunnel never fails over.
+        let mut g = Failover::new(Duration::from_secs(30));
+        assert_eq!(g.update(t0, &[h(false, None)]), None);
+    }
+}

@@ -1,0 +1,768 @@
+//! `cgw up`: the gateway daemon. The only place with sockets, TUN devices, netlink and tokio.
+//!
+//! One tokio task runs the control plane: the IKE engines (one `cgw_ike::Connection` per
+//! tunnel), retries, liveness checks (DPD), the tunnel monitors, static-route failover and the
+//! control socket. One dedicated thread runs the data path (see [`dataplane`]).
+
+pub mod dataplane;
+pub mod failover;
+pub mod netlink;
+pub mod tun;
+
+use anyhow::{anyhow, bail, Context, Result};
+use cgw::config::{CgwConfig, DpdAction, Routing, StartupAction};
+use cgw_ike::{Connection, Event, IkeError};
+use dataplane::{Command, TunnelSetup};
+use failover::{Failover, Health};
+use serde_json::{json, Value};
+use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UdpSocket, UnixListener};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
+
+/// Interval of NAT keepalives (RFC 3948 4: 20 s is customary).
+const NAT_KEEPALIVE: Duration = Duration::from_secs(20);
+/// First and longest wait between attempts to bring a tunnel up.
+const RETRY_MIN: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+struct MonitorState {
+    next_ping: Instant,
+    seq: u16,
+    outstanding: Option<(u16, Instant)>,
+    misses: u32,
+    up: bool,
+    up_since: Option<Instant>,
+    last_rtt: Option<Duration>,
+}
+
+struct ChildState {
+    inbound_spi: u32,
+    outbound_spi: u32,
+    algorithms: String,
+    udp_encap: bool,
+    since: Instant,
+}
+
+struct IkeState {
+    info: cgw_ike::IkeSaInfo,
+    since: Instant,
+}
+
+struct TunnelCtl {
+    cfg: cgw::config::Tunnel,
+    conn: Connection,
+    ifindex: u32,
+    ike: Option<IkeState>,
+    child: Option<ChildState>,
+    next_initiate: Option<Instant>,
+    backoff: Duration,
+    dpd_probe: Option<Instant>,
+    monitor: MonitorState,
+    last_error: Option<String>,
+    next_keepalive: Option<Instant>,
+    /// Monitor: echo interval and misses in a row that mean "down".
+    monitor_interval: Duration,
+    monitor_threshold: u32,
+}
+
+impl TunnelCtl {
+    fn state(&self) -> &'static str {
+        match (&self.ike, &self.child) {
+            (Some(_), Some(_)) => "up",
+            (Some(_), None) => "ike-only",
+            _ if self.conn.is_busy() => "connecting",
+            _ => "down",
+        }
+    }
+
+    fn health(&self) -> Health {
+        Health {
+            up: self.child.is_some() && self.monitor.up,
+            up_since: self.monitor.up_since,
+        }
+    }
+}
+
+enum ControlRequest {
+    Status(oneshot::Sender<Value>),
+    Down(oneshot::Sender<Value>),
+}
+
+/// Runs the gateway until SIGTERM, SIGINT or `cgw down`.
+pub async fn run(config: CgwConfig) -> Result<()> {
+    let gw = config.gateway.clone();
+    if unsafe { libc::geteuid() } != 0 {
+        warn!("not running as root: cgw needs CAP_NET_ADMIN (TUN devices, routes), CAP_NET_BIND_SERVICE (UDP 500/4500) and CAP_NET_RAW (raw ESP)");
+    }
+    let nl = netlink::Netlink::new()?;
+    netlink::sysctl("net/ipv4/ip_forward", "1").context("enabling IPv4 forwarding (needs root)")?;
+
+    // Sockets first: if another IKE daemon holds the ports, say so before touching anything.
+    let local = IpAddr::V4(gw.local_address);
+    let ike500 = UdpSocket::bind(SocketAddr::new(local, cgw_ike::IKE_PORT))
+        .await
+        .map_err(|e| explain_bind(e, local, cgw_ike::IKE_PORT))?;
+    let natt = StdUdpSocket::bind(SocketAddr::new(local, cgw_ike::NAT_T_PORT))
+        .map_err(|e| explain_bind(e, local, cgw_ike::NAT_T_PORT))?;
+    let natt_send = natt.try_clone()?;
+    natt_send.set_nonblocking(true)?;
+    let raw_esp = match dataplane::open_raw_esp() {
+        Ok(fd) => Some(fd),
+        Err(e) => {
+            warn!("no raw ESP socket ({e}); ESP works only UDP-encapsulated (NAT-T)");
+            None
+        }
+    };
+
+    // TUN devices.
+    let mut setups = Vec::new();
+    let mut ifindexes = Vec::new();
+    for t in &config.tunnels {
+        let tun = tun::Tun::open(&t.device).map_err(|e| anyhow!(tun::explain_open_error(&t.device, &e)))?;
+        let idx = nl.link_index(&t.device).await?;
+        nl.configure_link(idx, t.mtu as u32, t.our_inside_address(), 30)
+            .await
+            .with_context(|| format!("configuring {}", t.device))?;
+        // AWS may answer on either tunnel: loose reverse-path filtering on the tunnel devices.
+        netlink::sysctl(&format!("net/ipv4/conf/{}/rp_filter", t.device), "2")?;
+        info!(
+            "{}: device {} up, MTU {}, inside {}/30 (AWS {})",
+            t.name,
+            t.device,
+            t.mtu,
+            t.our_inside_address(),
+            t.aws_inside_address()
+        );
+        ifindexes.push(idx);
+        setups.push(TunnelSetup {
+            tun,
+            mtu: t.mtu as usize,
+            mss: t.tcp_mss,
+            inside: t.our_inside_address(),
+            aws_inside: t.aws_inside_address(),
+        });
+    }
+
+    let (dp_tx, mut dp_rx) = mpsc::unbounded_channel();
+    let mut dp = dataplane::start(setups, natt, raw_esp, dp_tx)?;
+
+    let now = Instant::now();
+    let mut tunnels: Vec<TunnelCtl> = Vec::new();
+    for (i, t) in config.tunnels.iter().enumerate() {
+        let ike = config.try_ike_config(i).map_err(|e| anyhow!("{e}"))?;
+        let first = match t.startup_action {
+            StartupAction::Initiate => now,
+            // AWS initiates; we answer, and start ourselves if nothing came after a while.
+            StartupAction::Respond => now + Duration::from_secs(30),
+        };
+        tunnels.push(TunnelCtl {
+            cfg: t.clone(),
+            conn: Connection::new(ike, Box::new(cgw_crypto::SystemRandom::new())),
+            ifindex: ifindexes[i],
+            ike: None,
+            child: None,
+            next_initiate: Some(first),
+            backoff: RETRY_MIN,
+            dpd_probe: None,
+            monitor: MonitorState {
+                next_ping: now,
+                seq: 0,
+                outstanding: None,
+                misses: 0,
+                up: false,
+                up_since: None,
+                last_rtt: None,
+            },
+            last_error: None,
+            next_keepalive: None,
+            monitor_interval: Duration::from_secs(config.monitor.interval_secs.max(1)),
+            monitor_threshold: config.monitor.threshold.max(1),
+        });
+    }
+
+    // Routes.
+    let mut routes = Routes::new(nl.clone(), &config);
+    let mut failover = Failover::new(Duration::from_secs(config.monitor.failback_hold_secs));
+    if config.gateway.routing == Routing::Static {
+        routes.install(&tunnels, 0).await?;
+    } else {
+        info!("routing = {}: cgw installs no routes for the VPC", routing_name(&config.gateway.routing));
+    }
+
+    // Control socket.
+    let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel();
+    let sock_path = gw.control_socket.clone();
+    if let Some(dir) = sock_path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let _ = std::fs::remove_file(&sock_path);
+    let listener = UnixListener::bind(&sock_path)
+        .with_context(|| format!("binding the control socket {}", sock_path.display()))?;
+    tokio::spawn(serve_control(listener, ctl_tx));
+    info!("control socket {}", sock_path.display());
+
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut buf = vec![0u8; 65536];
+    let mut shutdown_reply: Option<oneshot::Sender<Value>> = None;
+    info!("cgw up: {} tunnel(s), routing {}", tunnels.len(), routing_name(&config.gateway.routing));
+
+    loop {
+        // Drive every engine and timer that is due.
+        let now = Instant::now();
+        for i in 0..tunnels.len() {
+            tick(&mut tunnels[i], i, now, &dp, &natt_send, &ike500).await;
+        }
+        if config.gateway.routing == Routing::Static && tunnels.len() > 1 {
+            let health: Vec<Health> = tunnels.iter().map(|t| t.health()).collect();
+            if let Some(active) = failover.update(now, &health) {
+                let from = &tunnels[1 - active.min(1)].cfg.name;
+                warn!(
+                    "failover: routes move from {} to {} ({})",
+                    from,
+                    tunnels[active].cfg.name,
+                    if active == 0 { "primary healthy again for the hold-down" } else { "primary tunnel down" }
+                );
+                if let Err(e) = routes.install(&tunnels, active).await {
+                    error!("moving routes to {}: {e:#}", tunnels[active].cfg.name);
+                }
+            }
+        }
+        let deadline = tunnels
+            .iter()
+            .flat_map(|t| next_deadline(t, &config))
+            .min()
+            .unwrap_or(now + Duration::from_secs(1))
+            .max(now + Duration::from_millis(1));
+
+        tokio::select! {
+            r = ike500.recv_from(&mut buf) => {
+                if let Ok((n, from)) = r {
+                    let local = SocketAddr::new(local, cgw_ike::IKE_PORT);
+                    dispatch_ike(&mut tunnels, local, from, &buf[..n]);
+                }
+            }
+            Some(ev) = dp_rx.recv() => match ev {
+                dataplane::Event::Ike { local, remote, data } => dispatch_ike(&mut tunnels, local, remote, &data),
+                dataplane::Event::EchoReply { tunnel, seq } => {
+                    if let Some(t) = tunnels.get_mut(tunnel) {
+                        if let Some((s, at)) = t.monitor.outstanding {
+                            if s == seq {
+                                t.monitor.outstanding = None;
+                                t.monitor.misses = 0;
+                                t.monitor.last_rtt = Some(at.elapsed());
+                                if !t.monitor.up {
+                                    info!("{}: monitor: AWS inside address {} answers", t.cfg.name, t.cfg.aws_inside_address());
+                                    t.monitor.up = true;
+                                    t.monitor.up_since = Some(Instant::now());
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+            Some(req) = ctl_rx.recv() => match req {
+                ControlRequest::Status(tx) => { let _ = tx.send(status_json(&config, &tunnels, &dp, &failover)); }
+                ControlRequest::Down(tx) => { shutdown_reply = Some(tx); break; }
+            },
+            _ = tokio::signal::ctrl_c() => { info!("SIGINT: shutting down"); break; }
+            _ = sigterm.recv() => { info!("SIGTERM: shutting down"); break; }
+            _ = tokio::time::sleep_until(deadline.into()) => {}
+        }
+    }
+
+    // Shutdown: Delete the SAs, wait briefly for the answers, remove routes and devices.
+    let now = Instant::now();
+    for t in tunnels.iter_mut() {
+        t.conn.close(now);
+    }
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until && tunnels.iter().any(|t| t.conn.ike_sa_count() > 0) {
+        for (i, t) in tunnels.iter_mut().enumerate() {
+            t.next_initiate = None;
+            tick(t, i, Instant::now(), &dp, &natt_send, &ike500).await;
+        }
+        tokio::select! {
+            r = ike500.recv_from(&mut buf) => if let Ok((n, from)) = r {
+                dispatch_ike(&mut tunnels, SocketAddr::new(local, cgw_ike::IKE_PORT), from, &buf[..n]);
+            },
+            Some(dataplane::Event::Ike { local, remote, data }) = dp_rx.recv() => dispatch_ike(&mut tunnels, local, remote, &data),
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    }
+    routes.remove_all().await;
+    dp.shutdown();
+    let _ = std::fs::remove_file(&sock_path);
+    info!("cgw stopped: SAs deleted, routes removed");
+    if let Some(tx) = shutdown_reply {
+        let _ = tx.send(json!({"ok": true}));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+fn routing_name(r: &Routing) -> &'static str {
+    match r {
+        Routing::Static => "static",
+        Routing::Bgp => "bgp",
+        Routing::External => "external",
+    }
+}
+
+fn explain_bind(e: std::io::Error, ip: IpAddr, port: u16) -> anyhow::Error {
+    match e.raw_os_error() {
+        Some(libc::EADDRINUSE) => anyhow!(
+            "address in use: UDP {ip}:{port} is taken, probably by another IKE daemon (strongSwan charon, libreswan pluto); stop it or give cgw another local_address"
+        ),
+        Some(libc::EADDRNOTAVAIL) => anyhow!(
+            "cannot bind UDP {ip}:{port}: {ip} is not an address of this host (check gateway.local_address)"
+        ),
+        Some(libc::EACCES) | Some(libc::EPERM) => anyhow!(
+            "cannot bind UDP {ip}:{port}: permission denied (run as root or grant CAP_NET_BIND_SERVICE)"
+        ),
+        _ => anyhow!("cannot bind UDP {ip}:{port}: {e}"),
+    }
+}
+
+/// Hands an IKE message to the tunnel whose AWS endpoint sent it.
+fn dispatch_ike(tunnels: &mut [TunnelCtl], local: SocketAddr, from: SocketAddr, data: &[u8]) {
+    let now = Instant::now();
+    match tunnels.iter_mut().find(|t| IpAddr::V4(t.cfg.aws_outside_address) == from.ip()) {
+        Some(t) => t.conn.handle_datagram(now, local, from, data),
+        None => warn!("IKE message from {from}, which is not one of our AWS endpoints: ignored"),
+    }
+}
+
+fn next_deadline(t: &TunnelCtl, config: &CgwConfig) -> Vec<Instant> {
+    let mut v: Vec<Instant> = [t.conn.poll_timeout(), t.next_initiate, t.next_keepalive].into_iter().flatten().collect();
+    if t.child.is_some() && config.monitor.enabled {
+        v.push(t.monitor.next_ping);
+    }
+    if t.ike.is_some() {
+        v.push(Instant::now() + Duration::from_secs(1));
+    }
+    v
+}
+
+/// Advances one tunnel: timers, retries, DPD, the monitor, then the engine's output.
+async fn tick(t: &mut TunnelCtl, index: usize, now: Instant, dp: &dataplane::Handle, natt: &StdUdpSocket, ike500: &UdpSocket) {
+    t.conn.handle_timeout(now);
+
+    // (Re)connect.
+    if let Some(at) = t.next_initiate {
+        if now >= at && !t.conn.is_established() && !t.conn.is_busy() {
+            info!("{}: initiating IKE_SA_INIT to {}", t.cfg.name, t.cfg.aws_outside_address);
+            t.conn.initiate(now);
+            t.next_initiate = None;
+        } else if t.conn.is_established() {
+            t.next_initiate = None;
+        }
+    }
+
+    // Liveness (DPD): after dpd_interval without anything from the peer, ask; after
+    // dpd_timeout without an answer, the peer is gone.
+    if t.conn.is_established() {
+        let last_esp = dp.counters[index].last_rx_ms.load(Ordering::Relaxed);
+        let last_esp = (last_esp > 0).then(|| dp.started + Duration::from_millis(last_esp - 1));
+        let last = [t.conn.last_heard(), last_esp].into_iter().flatten().max();
+        let interval = Duration::from_secs(t.cfg.dpd_interval_secs);
+        match t.dpd_probe {
+            Some(sent) if last.is_some_and(|l| l >= sent) => t.dpd_probe = None,
+            Some(sent) if now.duration_since(sent) >= Duration::from_secs(t.cfg.dpd_timeout_secs) => {
+                warn!(
+                    "{}: peer {} did not answer liveness checks for {} s: tunnel down (dpd action {})",
+                    t.cfg.name, t.cfg.aws_outside_address, t.cfg.dpd_timeout_secs, t.cfg.dpd_action
+                );
+                t.dpd_probe = None;
+                t.conn.reset(IkeError::PeerNotResponding {
+                    exchange: "INFORMATIONAL (liveness check)".into(),
+                    tries: 0,
+                });
+            }
+            Some(_) => {}
+            None => {
+                if last.is_none_or(|l| now.duration_since(l) >= interval) && t.conn.send_liveness_check(now) {
+                    t.dpd_probe = Some(now);
+                }
+            }
+        }
+    }
+
+    // Monitor.
+    if t.child.is_some() && now >= t.monitor.next_ping {
+        if t.monitor.outstanding.take().is_some() {
+            t.monitor.misses += 1;
+        }
+        t.monitor.seq = t.monitor.seq.wrapping_add(1);
+        dp.send(Command::Echo {
+            tunnel: index,
+            seq: t.monitor.seq,
+        });
+        t.monitor.outstanding = Some((t.monitor.seq, now));
+        t.monitor.next_ping = now + t.monitor_interval;
+        if t.monitor.up && t.monitor.misses >= t.monitor_threshold {
+            warn!(
+                "{}: monitor: {} echoes to {} unanswered: tunnel considered down",
+                t.cfg.name,
+                t.monitor.misses,
+                t.cfg.aws_inside_address()
+            );
+            t.monitor.up = false;
+            t.monitor.up_since = None;
+        }
+    }
+
+    // NAT keepalives when we are behind a NAT.
+    if let (Some(ike), Some(child)) = (&t.ike, &t.child) {
+        if child.udp_encap && ike.info.local_behind_nat {
+            let due = t.next_keepalive.is_none_or(|k| now >= k);
+            if due {
+                let _ = natt.send_to(&[0xff], SocketAddr::new(IpAddr::V4(t.cfg.aws_outside_address), cgw_ike::NAT_T_PORT));
+                t.next_keepalive = Some(now + NAT_KEEPALIVE);
+            }
+        }
+    }
+
+    // The engine's output.
+    while let Some(tx) = t.conn.poll_transmit() {
+        let r = if tx.needs_non_esp_marker() {
+            let mut m = Vec::with_capacity(tx.contents.len() + 4);
+            m.extend_from_slice(&[0, 0, 0, 0]);
+            m.extend_from_slice(&tx.contents);
+            natt.send_to(&m, tx.remote).map(|_| ())
+        } else {
+            ike500.send_to(&tx.contents, tx.remote).await.map(|_| ())
+        };
+        if let Err(e) = r {
+            warn!("{}: sending IKE to {}: {e}", t.cfg.name, tx.remote);
+        }
+    }
+    while let Some(ev) = t.conn.poll_event() {
+        handle_event(t, index, now, ev, dp);
+    }
+}
+
+fn handle_event(t: &mut TunnelCtl, index: usize, now: Instant, ev: Event, dp: &dataplane::Handle) {
+    let name = t.cfg.name.clone();
+    match ev {
+        Event::IkeSaEstablished(info) => {
+            info!(
+                "{name}: IKE SA established with {} as {} ({}), NAT-T {}",
+                info.remote,
+                if info.initiator { "initiator" } else { "responder" },
+                info.suite,
+                match (info.local_behind_nat, info.remote_behind_nat) {
+                    (false, false) => "not needed",
+                    (true, _) => "on (we are behind a NAT)",
+                    (false, true) => "on (NAT, or UDP encapsulation forced by the peer)",
+                }
+            );
+            t.backoff = RETRY_MIN;
+            t.last_error = None;
+            t.ike = Some(IkeState { info, since: now });
+        }
+        Event::ChildSaEstablished(c) => match esp_sas(&c) {
+            Ok((inbound, outbound)) => {
+                info!(
+                    "{name}: Child SA up: SPIs in {:#010x} out {:#010x}, {}, {}",
+                    c.inbound_spi,
+                    c.outbound_spi,
+                    c.suite,
+                    if c.udp_encap { "ESP in UDP 4500" } else { "ESP" }
+                );
+                dp.send(Command::InstallChild {
+                    tunnel: index,
+                    inbound: Box::new(inbound),
+                    outbound: Box::new(outbound),
+                    remote: SocketAddr::new(c.remote.ip(), if c.udp_encap { cgw_ike::NAT_T_PORT } else { 0 }),
+                    udp_encap: c.udp_encap,
+                });
+                t.child = Some(ChildState {
+                    inbound_spi: c.inbound_spi,
+                    outbound_spi: c.outbound_spi,
+                    algorithms: c.suite.to_string(),
+                    udp_encap: c.udp_encap,
+                    since: now,
+                });
+                t.monitor.next_ping = now;
+            }
+            Err(e) => {
+                error!("{name}: cannot install the Child SA: {e}");
+                t.last_error = Some(format!("cannot install the Child SA: {e}"));
+            }
+        },
+        Event::ChildSaDeleted {
+            inbound_spi,
+            outbound_spi,
+        } => {
+            info!("{name}: Child SA {inbound_spi:#010x}/{outbound_spi:#010x} deleted");
+            dp.send(Command::RemoveChild {
+                tunnel: index,
+                inbound_spi,
+                outbound_spi,
+            });
+            if t.child.as_ref().is_some_and(|c| c.inbound_spi == inbound_spi) {
+                t.child = None;
+                t.monitor.up = false;
+                t.monitor.up_since = None;
+                t.monitor.outstanding = None;
+                t.monitor.misses = 0;
+            }
+        }
+        Event::IkeSaDeleted { by_peer, .. } => {
+            info!("{name}: IKE SA deleted by {}", if by_peer { "the peer" } else { "us" });
+            t.ike = None;
+            if by_peer {
+                // AWS deletes before maintenance and waits for us to come back.
+                t.next_initiate = Some(now + RETRY_MIN);
+            }
+        }
+        Event::IkeSaFailed { error, .. } => {
+            error!("{name}: {error}");
+            t.last_error = Some(error.to_string());
+            t.ike = None;
+            if t.cfg.dpd_action != DpdAction::None || !matches!(error, IkeError::PeerNotResponding { .. }) {
+                t.next_initiate = Some(now + t.backoff);
+                info!("{name}: retrying in {} s", t.backoff.as_secs());
+                t.backoff = (t.backoff * 2).min(RETRY_MAX);
+            }
+        }
+        Event::ChildSaFailed { error } => {
+            error!("{name}: Child SA not created: {error}");
+            t.last_error = Some(format!("Child SA: {error}"));
+        }
+    }
+}
+
+/// Builds the ESP SAs for a negotiated Child SA.
+pub(crate) fn esp_sas(c: &cgw_ike::ChildSaInfo) -> Result<(cgw_esp::InboundSa, cgw_esp::OutboundSa)> {
+    let alg = cgw_esp::EspAlgorithm::from_iana(
+        c.suite.encr.id(),
+        Some(c.suite.encr.key_bits()),
+        c.suite.integ.map(|i| i.id()),
+    )?;
+    let keymat = |k: &cgw_ike::ChildSaKeys| {
+        let mut v = k.encr_key.to_vec();
+        v.extend_from_slice(&k.integ_key);
+        v
+    };
+    let ts = |list: &[cgw_wire::TrafficSelector]| -> Result<Vec<cgw_esp::TrafficSelector>> {
+        list.iter()
+            .map(|s| {
+                Ok(cgw_esp::TrafficSelector::range(s.start_addr, s.end_addr)?.with_ports(s.start_port, s.end_port)?)
+            })
+            .collect()
+    };
+    let inbound = cgw_esp::InboundSa::new(c.inbound_spi, alg, &keymat(&c.inbound))?
+        .with_esn(c.suite.esn)
+        .with_replay_window(c.replay_window)?
+        .with_traffic_selectors(&ts(&c.remote_ts)?, &ts(&c.local_ts)?)?;
+    let mut iv_key = [0u8; 16];
+    cgw_crypto::Random::fill(&mut cgw_crypto::SystemRandom::new(), &mut iv_key);
+    let outbound = cgw_esp::OutboundSa::new(c.outbound_spi, alg, &keymat(&c.outbound), &iv_key)?.with_esn(c.suite.esn);
+    Ok((inbound, outbound))
+}
+
+/// The kernel routes cgw manages for static routing.
+struct Routes {
+    nl: netlink::Netlink,
+    cidrs: Vec<ipnet::Ipv4Net>,
+    table: Option<u32>,
+    lan: Vec<ipnet::Ipv4Net>,
+    installed: Vec<netlink_packet_route::route::RouteMessage>,
+    rules: Vec<netlink_packet_route::rule::RuleMessage>,
+    active: Option<usize>,
+}
+
+impl Routes {
+    fn new(nl: netlink::Netlink, config: &CgwConfig) -> Self {
+        Self {
+            nl,
+            cidrs: config.gateway.remote_cidrs.clone(),
+            table: config.gateway.route_table,
+            lan: config.gateway.lan.clone(),
+            installed: Vec::new(),
+            rules: Vec::new(),
+            active: None,
+        }
+    }
+
+    async fn install(&mut self, tunnels: &[TunnelCtl], active: usize) -> Result<()> {
+        let t = &tunnels[active];
+        let mut new = Vec::new();
+        for c in &self.cidrs {
+            let m = self
+                .nl
+                .replace_route(c.network(), c.prefix_len(), t.ifindex, self.table, 0)
+                .await?;
+            info!("route {c} via {} ({})", t.cfg.device, t.cfg.name);
+            new.push(m);
+        }
+        self.installed = new;
+        if self.rules.is_empty() {
+            if let Some(table) = self.table {
+                for l in &self.lan {
+                    let r = self.nl.add_rule(l.network(), l.prefix_len(), table, 1000).await?;
+                    info!("rule from {l} lookup {table}");
+                    self.rules.push(r);
+                }
+            }
+        }
+        self.active = Some(active);
+        Ok(())
+    }
+
+    async fn remove_all(&mut self) {
+        for m in std::mem::take(&mut self.installed) {
+            if let Err(e) = self.nl.delete_route(m).await {
+                warn!("removing a route: {e:#}");
+            }
+        }
+        for r in std::mem::take(&mut self.rules) {
+            if let Err(e) = self.nl.delete_rule(r).await {
+                warn!("removing a rule: {e:#}");
+            }
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn status_json(config: &CgwConfig, tunnels: &[TunnelCtl], dp: &dataplane::Handle, failover: &Failover) -> Value {
+    let now = Instant::now();
+    let ts: Vec<Value> = tunnels
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let c = &dp.counters[i];
+            let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+            json!({
+                "name": t.cfg.name,
+                "device": t.cfg.device,
+                "aws_outside_address": t.cfg.aws_outside_address.to_string(),
+                "inside_address": t.cfg.our_inside_address().to_string(),
+                "aws_inside_address": t.cfg.aws_inside_address().to_string(),
+                "state": t.state(),
+                "ike_sa": t.ike.as_ref().map(|k| json!({
+                    "spi_i": hex(&k.info.spi_i),
+                    "spi_r": hex(&k.info.spi_r),
+                    "initiator": k.info.initiator,
+                    "algorithms": k.info.suite.to_string(),
+                    "local": k.info.local.to_string(),
+                    "remote": k.info.remote.to_string(),
+                    "nat_t": k.info.local_behind_nat || k.info.remote_behind_nat,
+                    "local_behind_nat": k.info.local_behind_nat,
+                    "remote_behind_nat": k.info.remote_behind_nat,
+                    "peer_id": k.info.peer_id,
+                    "uptime_secs": now.duration_since(k.since).as_secs(),
+                })),
+                "child_sa": t.child.as_ref().map(|c| json!({
+                    "inbound_spi": format!("{:#010x}", c.inbound_spi),
+                    "outbound_spi": format!("{:#010x}", c.outbound_spi),
+                    "algorithms": c.algorithms,
+                    "udp_encap": c.udp_encap,
+                    "uptime_secs": now.duration_since(c.since).as_secs(),
+                })),
+                "traffic": {
+                    "tx_packets": g(&c.tx_packets), "tx_bytes": g(&c.tx_bytes),
+                    "rx_packets": g(&c.rx_packets), "rx_bytes": g(&c.rx_bytes),
+                    "mss_clamped": g(&c.mss_clamped), "fragmented": g(&c.fragmented),
+                    "icmp_frag_needed": g(&c.icmp_frag_needed),
+                },
+                "drops": {
+                    "no_sa": g(&c.drop_no_sa), "unknown_spi": g(&c.drop_bad_spi), "replay": g(&c.drop_replay),
+                    "auth_failed": g(&c.drop_auth_failed), "bad_length": g(&c.drop_bad_length),
+                    "bad_padding": g(&c.drop_bad_padding), "bad_next_header": g(&c.drop_bad_next_header),
+                    "ts_mismatch": g(&c.drop_ts_mismatch), "malformed_inner": g(&c.drop_malformed_inner),
+                    "io_errors": g(&c.io_errors),
+                },
+                "ike_drops": {
+                    "malformed": t.conn.stats().malformed, "unknown_spi": t.conn.stats().unknown_spi,
+                    "integrity_failures": t.conn.stats().integrity_failures,
+                },
+                "monitor": {
+                    "enabled": config.monitor.enabled,
+                    "alive": t.monitor.up,
+                    "consecutive_misses": t.monitor.misses,
+                    "last_rtt_ms": t.monitor.last_rtt.map(|d| d.as_secs_f64() * 1000.0),
+                },
+                "last_error": t.last_error,
+            })
+        })
+        .collect();
+    let active = failover.active().min(tunnels.len().saturating_sub(1));
+    let routes: Vec<Value> = if config.gateway.routing == Routing::Static {
+        config
+            .gateway
+            .remote_cidrs
+            .iter()
+            .map(|c| json!({"destination": c.to_string(), "tunnel": tunnels[active].cfg.name, "device": tunnels[active].cfg.device}))
+            .collect()
+    } else {
+        vec![]
+    };
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "routing": routing_name(&config.gateway.routing),
+        "tunnels": ts,
+        "routes": routes,
+        "active_tunnel": if config.gateway.routing == Routing::Static { Some(tunnels[active].cfg.name.clone()) } else { None },
+        "failovers": failover.failovers(),
+    })
+}
+
+async fn serve_control(listener: UnixListener, tx: mpsc::UnboundedSender<ControlRequest>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let (r, mut w) = stream.into_split();
+            let mut line = String::new();
+            if BufReader::new(r).read_line(&mut line).await.is_err() {
+                return;
+            }
+            let (otx, orx) = oneshot::channel();
+            let req = match line.trim() {
+                "status" => ControlRequest::Status(otx),
+                "down" => ControlRequest::Down(otx),
+                other => {
+                    let _ = w
+                        .write_all(format!("{}\n", json!({"error": format!("unknown command {other:?}")})).as_bytes())
+                        .await;
+                    return;
+                }
+            };
+            if tx.send(req).is_err() {
+                return;
+            }
+            if let Ok(v) = orx.await {
+                let _ = w.write_all(format!("{v}\n").as_bytes()).await;
+            }
+        });
+    }
+}
+
+/// Sends one command to a running daemon and returns its JSON answer.
+pub async fn control_request(path: &std::path::Path, cmd: &str) -> Result<Value> {
+    let stream = tokio::net::UnixStream::connect(path).await.map_err(|e| {
+        anyhow!(
+            "cannot reach the cgw daemon at {} ({e}); is `cgw up` running, and are you root?",
+            path.display()
+        )
+    })?;
+    let (r, mut w) = stream.into_split();
+    w.write_all(format!("{cmd}\n").as_bytes()).await?;
+    let mut line = String::new();
+    BufReader::new(r).read_line(&mut line).await?;
+    if line.is_empty() {
+        bail!("the daemon closed the control connection without answering");
+    }
+    Ok(serde_json::from_str(&line)?)
+}
