@@ -40,8 +40,14 @@ pub fn run() -> Result<ExitCode> {
         EspProposal::parse("aes256gcm16-aes128gcm16-ecp384-ecp256-modp2048")?,
         EspProposal::parse("aes256-aes128-sha256-sha384-sha512-sha1-ecp384-ecp256-modp2048")?,
     ];
-    println!("  cgw offers      IKE {}", a_cfg.ike_proposals[0].describe());
-    println!("                  ESP {}", a_cfg.esp_proposals[0].describe());
+    println!(
+        "  cgw offers      IKE {}",
+        a_cfg.ike_proposals[0].describe()
+    );
+    println!(
+        "                  ESP {}",
+        a_cfg.esp_proposals[0].describe()
+    );
     let mut a = Connection::new(a_cfg, Box::new(cgw_crypto::SystemRandom::new()));
     let mut b = Connection::new(b_cfg, Box::new(cgw_crypto::SystemRandom::new()));
     let t0 = Instant::now();
@@ -50,17 +56,28 @@ pub fn run() -> Result<ExitCode> {
     for _ in 0..10 {
         let now = Instant::now();
         while let Some(t) = a.poll_transmit() {
-            println!("  cgw -> aws      {} bytes, {}", t.contents.len(), exchange(&t.contents));
+            println!(
+                "  cgw -> aws      {} bytes, {}",
+                t.contents.len(),
+                exchange(&t.contents)
+            );
             b.handle_datagram(now, t.remote, t.local, &t.contents);
         }
         while let Some(t) = b.poll_transmit() {
-            println!("  aws -> cgw      {} bytes, {}", t.contents.len(), exchange(&t.contents));
+            println!(
+                "  aws -> cgw      {} bytes, {}",
+                t.contents.len(),
+                exchange(&t.contents)
+            );
             a.handle_datagram(now, t.remote, t.local, &t.contents);
         }
         for (conn, slot, who) in [(&mut a, &mut a_child, "cgw"), (&mut b, &mut b_child, "aws")] {
             while let Some(e) = conn.poll_event() {
                 match e {
-                    Event::IkeSaEstablished(i) => println!("  {who}: IKE SA established: {} (peer {})", i.suite, i.peer_id),
+                    Event::IkeSaEstablished(i) => println!(
+                        "  {who}: IKE SA established: {} (peer {})",
+                        i.suite, i.peer_id
+                    ),
                     Event::ChildSaEstablished(c) => {
                         println!(
                             "  {who}: Child SA established: {} in {:#010x} out {:#010x}",
@@ -111,7 +128,10 @@ pub fn run() -> Result<ExitCode> {
         n as f64 * 1400.0 * 8.0 / secs / 1e9,
         secs * 1e9 / n as f64
     );
-    println!("  tunnel setup took {:.1} ms (both sides' crypto on this core)", setup.as_secs_f64() * 1e3);
+    println!(
+        "  tunnel setup took {:.1} ms (both sides' crypto on this core)",
+        setup.as_secs_f64() * 1e3
+    );
     println!("\ndemo OK");
     Ok(ExitCode::SUCCESS)
 }
@@ -121,7 +141,11 @@ fn exchange(m: &[u8]) -> String {
         Ok(h) => format!(
             "{} {} #{}",
             h.exchange,
-            if h.flags.response() { "response" } else { "request" },
+            if h.flags.response() {
+                "response"
+            } else {
+                "request"
+            },
             h.message_id
         ),
         Err(_) => "?".into(),

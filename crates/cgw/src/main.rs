@@ -112,13 +112,18 @@ fn socket_path(config: Option<PathBuf>, socket: Option<PathBuf>) -> Result<PathB
         return Ok(s);
     }
     match config {
-        Some(c) => Ok(CgwConfig::load(&c).map_err(|e| anyhow!("{e}"))?.gateway.control_socket),
+        Some(c) => Ok(CgwConfig::load(&c)
+            .map_err(|e| anyhow!("{e}"))?
+            .gateway
+            .control_socket),
         None => Ok(PathBuf::from(cgw::config::defaults::control_socket())),
     }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -174,14 +179,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             remote_cidr,
             lan,
         }) => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
             let opts = cgw::import::ImportOptions {
                 local_address,
                 remote_cidrs: remote_cidr,
                 lan,
                 source_name: Some(file.display().to_string()),
             };
-            let imported = cgw::import::import_aws(&text, &opts).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+            let imported = cgw::import::import_aws(&text, &opts)
+                .map_err(|e| anyhow!("{}: {e}", file.display()))?;
             for w in &imported.warnings {
                 eprintln!("warning: {w}");
             }
@@ -200,7 +207,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Status { json, config, socket } => {
+        Cmd::Status {
+            json,
+            config,
+            socket,
+        } => {
             let path = socket_path(config, socket)?;
             let v = runtime()?.block_on(daemon::control_request(&path, "status"))?;
             if json {
@@ -252,7 +263,11 @@ fn print_status(v: &serde_json::Value) {
                 k["algorithms"].as_str().unwrap_or(""),
                 k["local"].as_str().unwrap_or(""),
                 k["remote"].as_str().unwrap_or(""),
-                if k["nat_t"].as_bool() == Some(true) { "yes" } else { "no" },
+                if k["nat_t"].as_bool() == Some(true) {
+                    "yes"
+                } else {
+                    "no"
+                },
                 k["uptime_secs"]
             );
         }
@@ -277,19 +292,38 @@ fn print_status(v: &serde_json::Value) {
             .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
             .map(|(k, n)| format!("{k} {n}"))
             .collect();
-        println!("  drops    {}", if drops.is_empty() { "none".into() } else { drops.join(", ") });
+        println!(
+            "  drops    {}",
+            if drops.is_empty() {
+                "none".into()
+            } else {
+                drops.join(", ")
+            }
+        );
         let m = &t["monitor"];
         println!(
             "  monitor  {} (misses {}, rtt {} ms)",
-            if m["alive"].as_bool() == Some(true) { "alive" } else { "not answering" },
+            if m["alive"].as_bool() == Some(true) {
+                "alive"
+            } else {
+                "not answering"
+            },
             m["consecutive_misses"],
-            m["last_rtt_ms"].as_f64().map(|x| format!("{x:.1}")).unwrap_or("-".into())
+            m["last_rtt_ms"]
+                .as_f64()
+                .map(|x| format!("{x:.1}"))
+                .unwrap_or("-".into())
         );
         if let Some(e) = t["last_error"].as_str() {
             println!("  last error: {e}");
         }
     }
     for r in v["routes"].as_array().into_iter().flatten() {
-        println!("\nroute {} via {} ({})", s(&r["destination"]), s(&r["device"]), s(&r["tunnel"]));
+        println!(
+            "\nroute {} via {} ({})",
+            s(&r["destination"]),
+            s(&r["device"]),
+            s(&r["tunnel"])
+        );
     }
 }

@@ -65,7 +65,11 @@ pub fn clamp_tcp_mss(pkt: &mut [u8], max_mss: u16) -> bool {
     let Some(t) = tcp_offset(pkt) else {
         return false;
     };
-    let limit = if pkt[0] >> 4 == 6 { max_mss.saturating_sub(20) } else { max_mss };
+    let limit = if pkt[0] >> 4 == 6 {
+        max_mss.saturating_sub(20)
+    } else {
+        max_mss
+    };
     let flags = pkt[t + 13];
     if flags & 0x02 == 0 {
         return false; // not SYN
@@ -215,7 +219,14 @@ pub fn icmp_frag_needed(orig: &[u8], src: Ipv4Addr, mtu: u16, out: &mut [u8]) ->
 
 /// Writes an ICMP echo request from `src` to `dst` with identifier, sequence and `payload_len`
 /// bytes of pattern into `out`; returns its length.
-pub fn icmp_echo_request(src: Ipv4Addr, dst: Ipv4Addr, id: u16, seq: u16, payload_len: usize, out: &mut [u8]) -> Option<usize> {
+pub fn icmp_echo_request(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    id: u16,
+    seq: u16,
+    payload_len: usize,
+    out: &mut [u8],
+) -> Option<usize> {
     let len = 28 + payload_len;
     let out = out.get_mut(..len)?;
     out.fill(0);

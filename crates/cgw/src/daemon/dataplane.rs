@@ -336,7 +336,10 @@ impl Dataplane {
                             let sa = t.inbound.remove(pos);
                             account_drops(&t.counters, &sa);
                         }
-                        if t.outbound.as_ref().is_some_and(|(o, ..)| o.spi() == outbound_spi) {
+                        if t.outbound
+                            .as_ref()
+                            .is_some_and(|(o, ..)| o.spi() == outbound_spi)
+                        {
                             t.outbound = None;
                         }
                     }
@@ -358,7 +361,8 @@ impl Dataplane {
         };
         let (src, dst) = (t.setup.inside, t.setup.aws_inside);
         let buf = &mut self.bufs[0];
-        if let Some(n) = packet::icmp_echo_request(src, dst, ECHO_ID, seq, 16, &mut buf[HEADROOM..]) {
+        if let Some(n) = packet::icmp_echo_request(src, dst, ECHO_ID, seq, 16, &mut buf[HEADROOM..])
+        {
             self.lens[0] = 0;
             if self.encapsulate(tunnel, 0, n) {
                 self.flush(1);
@@ -398,7 +402,10 @@ impl Dataplane {
         loop {
             let mut n = 0;
             while n < BATCH {
-                let read = self.tunnels[tunnel].setup.tun.read(&mut self.bufs[n][HEADROOM..HEADROOM + TUN_READ]);
+                let read = self.tunnels[tunnel]
+                    .setup
+                    .tun
+                    .read(&mut self.bufs[n][HEADROOM..HEADROOM + TUN_READ]);
                 let len = match read {
                     Ok(0) => break,
                     Ok(l) => l,
@@ -431,7 +438,9 @@ impl Dataplane {
         if len > mtu {
             if let Some(info) = packet::ipv4_info(pkt) {
                 if info.dont_fragment {
-                    if let Some(m) = packet::icmp_frag_needed(pkt, inside, mtu as u16, &mut self.scratch) {
+                    if let Some(m) =
+                        packet::icmp_frag_needed(pkt, inside, mtu as u16, &mut self.scratch)
+                    {
                         let t = &self.tunnels[tunnel];
                         let _ = t.setup.tun.write(&self.scratch[..m]);
                         inc(&t.counters.icmp_frag_needed);
@@ -444,7 +453,12 @@ impl Dataplane {
                 inc(&self.tunnels[tunnel].counters.fragmented);
                 let mut k = 0;
                 loop {
-                    let Some(f) = packet::ipv4_fragment(orig, mtu, k, &mut self.bufs[i][HEADROOM..HEADROOM + TUN_READ]) else {
+                    let Some(f) = packet::ipv4_fragment(
+                        orig,
+                        mtu,
+                        k,
+                        &mut self.bufs[i][HEADROOM..HEADROOM + TUN_READ],
+                    ) else {
                         break;
                     };
                     if self.encapsulate(tunnel, i, f) {
@@ -473,11 +487,11 @@ impl Dataplane {
     }
 
     fn count_io_error(&self, dst: SocketAddr) {
-        if let Some(t) = self
-            .tunnels
-            .iter()
-            .find(|t| t.outbound.as_ref().is_some_and(|(_, r, _)| r.ip() == dst.ip()))
-        {
+        if let Some(t) = self.tunnels.iter().find(|t| {
+            t.outbound
+                .as_ref()
+                .is_some_and(|(_, r, _)| r.ip() == dst.ip())
+        }) {
             inc(&t.counters.io_errors);
         }
     }
@@ -517,7 +531,12 @@ impl Dataplane {
             // SAFETY: msgs[sent..m] point at live buffers, addresses and iovecs on this stack
             // frame and in self.bufs, which outlive the call.
             let r = unsafe {
-                libc::sendmmsg(self.udp.as_raw_fd(), msgs.as_mut_ptr().add(sent), (m - sent) as u32, 0)
+                libc::sendmmsg(
+                    self.udp.as_raw_fd(),
+                    msgs.as_mut_ptr().add(sent),
+                    (m - sent) as u32,
+                    0,
+                )
             };
             if r <= 0 {
                 let e = io::Error::last_os_error();
@@ -607,7 +626,14 @@ impl Dataplane {
         };
         for _ in 0..BATCH {
             // SAFETY: reading into a live buffer of BUF bytes.
-            let n = unsafe { libc::recv(fd, self.bufs[0].as_mut_ptr().cast(), BUF, libc::MSG_DONTWAIT) };
+            let n = unsafe {
+                libc::recv(
+                    fd,
+                    self.bufs[0].as_mut_ptr().cast(),
+                    BUF,
+                    libc::MSG_DONTWAIT,
+                )
+            };
             if n <= 0 {
                 return;
             }
@@ -629,11 +655,12 @@ impl Dataplane {
             return;
         }
         let spi = u32::from_be_bytes([pkt[0], pkt[1], pkt[2], pkt[3]]);
-        let found = self
-            .tunnels
-            .iter()
-            .enumerate()
-            .find_map(|(ti, t)| t.inbound.iter().position(|s| s.spi() == spi).map(|si| (ti, si)));
+        let found = self.tunnels.iter().enumerate().find_map(|(ti, t)| {
+            t.inbound
+                .iter()
+                .position(|s| s.spi() == spi)
+                .map(|si| (ti, si))
+        });
         let Some((ti, si)) = found else {
             // Unknown SPI: count on every tunnel's view would mislead; count on the first.
             if let Some(t) = self.tunnels.first() {
@@ -655,7 +682,9 @@ impl Dataplane {
                 match t.setup.tun.write(inner) {
                     Ok(_) => {
                         t.counters.rx_packets.fetch_add(1, Ordering::Relaxed);
-                        t.counters.rx_bytes.fetch_add(inner.len() as u64, Ordering::Relaxed);
+                        t.counters
+                            .rx_bytes
+                            .fetch_add(inner.len() as u64, Ordering::Relaxed);
                     }
                     Err(_) => inc(&t.counters.io_errors),
                 }
@@ -663,13 +692,20 @@ impl Dataplane {
             Err(_) => {
                 let after = *t.inbound[si].drops();
                 let c = &t.counters;
-                c.drop_bad_length.fetch_add(after.bad_length - before.bad_length, Ordering::Relaxed);
-                c.drop_replay.fetch_add(after.replay - before.replay, Ordering::Relaxed);
-                c.drop_auth_failed.fetch_add(after.auth_failed - before.auth_failed, Ordering::Relaxed);
-                c.drop_bad_padding.fetch_add(after.bad_padding - before.bad_padding, Ordering::Relaxed);
-                c.drop_bad_next_header
-                    .fetch_add(after.bad_next_header - before.bad_next_header, Ordering::Relaxed);
-                c.drop_ts_mismatch.fetch_add(after.ts_mismatch - before.ts_mismatch, Ordering::Relaxed);
+                c.drop_bad_length
+                    .fetch_add(after.bad_length - before.bad_length, Ordering::Relaxed);
+                c.drop_replay
+                    .fetch_add(after.replay - before.replay, Ordering::Relaxed);
+                c.drop_auth_failed
+                    .fetch_add(after.auth_failed - before.auth_failed, Ordering::Relaxed);
+                c.drop_bad_padding
+                    .fetch_add(after.bad_padding - before.bad_padding, Ordering::Relaxed);
+                c.drop_bad_next_header.fetch_add(
+                    after.bad_next_header - before.bad_next_header,
+                    Ordering::Relaxed,
+                );
+                c.drop_ts_mismatch
+                    .fetch_add(after.ts_mismatch - before.ts_mismatch, Ordering::Relaxed);
                 c.drop_malformed_inner.fetch_add(
                     (after.malformed_inner + after.dummy) - (before.malformed_inner + before.dummy),
                     Ordering::Relaxed,
@@ -720,7 +756,10 @@ fn from_sockaddr(a: &libc::sockaddr_in) -> SocketAddr {
 
 fn raw_send(fd: Option<&OwnedFd>, data: &[u8], dst: SocketAddr) -> io::Result<()> {
     let (Some(fd), SocketAddr::V4(dst)) = (fd, dst) else {
-        return Err(io::Error::new(io::ErrorKind::Unsupported, "no raw ESP socket"));
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "no raw ESP socket",
+        ));
     };
     let sa = sockaddr_in(SocketAddrV4::new(*dst.ip(), 0));
     // SAFETY: sending from a live slice to a valid sockaddr_in.
@@ -744,7 +783,13 @@ fn raw_send(fd: Option<&OwnedFd>, data: &[u8], dst: SocketAddr) -> io::Result<()
 /// Opens a raw IP socket for protocol 50 (ESP without UDP encapsulation).
 pub fn open_raw_esp() -> io::Result<OwnedFd> {
     // SAFETY: socket(2); result checked.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 50) };
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_INET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            50,
+        )
+    };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }

@@ -81,7 +81,10 @@ mod tests {
     use super::*;
 
     fn h(up: bool, since: Option<Instant>) -> Health {
-        Health { up, up_since: since }
+        Health {
+            up,
+            up_since: since,
+        }
     }
 
     #[test]
@@ -95,9 +98,21 @@ mod tests {
         assert_eq!(f.update(t0, &[h(false, None), h(true, Some(t0))]), Some(1));
         // It comes back: not yet.
         let back = t0 + Duration::from_secs(60);
-        assert_eq!(f.update(back, &[h(true, Some(back)), h(true, Some(t0))]), None);
-        assert_eq!(f.update(back + Duration::from_secs(29), &[h(true, Some(back)), h(true, Some(t0))]), None);
-        assert_eq!(f.update(back + hold, &[h(true, Some(back)), h(true, Some(t0))]), Some(0));
+        assert_eq!(
+            f.update(back, &[h(true, Some(back)), h(true, Some(t0))]),
+            None
+        );
+        assert_eq!(
+            f.update(
+                back + Duration::from_secs(29),
+                &[h(true, Some(back)), h(true, Some(t0))]
+            ),
+            None
+        );
+        assert_eq!(
+            f.update(back + hold, &[h(true, Some(back)), h(true, Some(t0))]),
+            Some(0)
+        );
         assert_eq!(f.failovers(), 2);
     }
 

@@ -122,7 +122,8 @@ pub async fn run(config: CgwConfig) -> Result<()> {
     let mut setups = Vec::new();
     let mut ifindexes = Vec::new();
     for t in &config.tunnels {
-        let tun = tun::Tun::open(&t.device).map_err(|e| anyhow!(tun::explain_open_error(&t.device, &e)))?;
+        let tun = tun::Tun::open(&t.device)
+            .map_err(|e| anyhow!(tun::explain_open_error(&t.device, &e)))?;
         let idx = nl.link_index(&t.device).await?;
         nl.configure_link(idx, t.mtu as u32, t.our_inside_address(), 30)
             .await
@@ -190,7 +191,10 @@ pub async fn run(config: CgwConfig) -> Result<()> {
     if config.gateway.routing == Routing::Static {
         routes.install(&tunnels, 0).await?;
     } else {
-        info!("routing = {}: cgw installs no routes for the VPC", routing_name(&config.gateway.routing));
+        info!(
+            "routing = {}: cgw installs no routes for the VPC",
+            routing_name(&config.gateway.routing)
+        );
     }
 
     // Control socket.
@@ -208,7 +212,11 @@ pub async fn run(config: CgwConfig) -> Result<()> {
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut buf = vec![0u8; 65536];
     let mut shutdown_reply: Option<oneshot::Sender<Value>> = None;
-    info!("cgw up: {} tunnel(s), routing {}", tunnels.len(), routing_name(&config.gateway.routing));
+    info!(
+        "cgw up: {} tunnel(s), routing {}",
+        tunnels.len(),
+        routing_name(&config.gateway.routing)
+    );
 
     loop {
         // Drive every engine and timer that is due.
@@ -224,7 +232,11 @@ pub async fn run(config: CgwConfig) -> Result<()> {
                     "failover: routes move from {} to {} ({})",
                     from,
                     tunnels[active].cfg.name,
-                    if active == 0 { "primary healthy again for the hold-down" } else { "primary tunnel down" }
+                    if active == 0 {
+                        "primary healthy again for the hold-down"
+                    } else {
+                        "primary tunnel down"
+                    }
                 );
                 if let Err(e) = routes.install(&tunnels, active).await {
                     error!("moving routes to {}: {e:#}", tunnels[active].cfg.name);
@@ -330,14 +342,20 @@ fn explain_bind(e: std::io::Error, ip: IpAddr, port: u16) -> anyhow::Error {
 /// Hands an IKE message to the tunnel whose AWS endpoint sent it.
 fn dispatch_ike(tunnels: &mut [TunnelCtl], local: SocketAddr, from: SocketAddr, data: &[u8]) {
     let now = Instant::now();
-    match tunnels.iter_mut().find(|t| IpAddr::V4(t.cfg.aws_outside_address) == from.ip()) {
+    match tunnels
+        .iter_mut()
+        .find(|t| IpAddr::V4(t.cfg.aws_outside_address) == from.ip())
+    {
         Some(t) => t.conn.handle_datagram(now, local, from, data),
         None => warn!("IKE message from {from}, which is not one of our AWS endpoints: ignored"),
     }
 }
 
 fn next_deadline(t: &TunnelCtl, config: &CgwConfig) -> Vec<Instant> {
-    let mut v: Vec<Instant> = [t.conn.poll_timeout(), t.next_initiate, t.next_keepalive].into_iter().flatten().collect();
+    let mut v: Vec<Instant> = [t.conn.poll_timeout(), t.next_initiate, t.next_keepalive]
+        .into_iter()
+        .flatten()
+        .collect();
     if t.child.is_some() && config.monitor.enabled {
         v.push(t.monitor.next_ping);
     }
@@ -348,13 +366,23 @@ fn next_deadline(t: &TunnelCtl, config: &CgwConfig) -> Vec<Instant> {
 }
 
 /// Advances one tunnel: timers, retries, DPD, the monitor, then the engine's output.
-async fn tick(t: &mut TunnelCtl, index: usize, now: Instant, dp: &dataplane::Handle, natt: &StdUdpSocket, ike500: &UdpSocket) {
+async fn tick(
+    t: &mut TunnelCtl,
+    index: usize,
+    now: Instant,
+    dp: &dataplane::Handle,
+    natt: &StdUdpSocket,
+    ike500: &UdpSocket,
+) {
     t.conn.handle_timeout(now);
 
     // (Re)connect.
     if let Some(at) = t.next_initiate {
         if now >= at && !t.conn.is_established() && !t.conn.is_busy() {
-            info!("{}: initiating IKE_SA_INIT to {}", t.cfg.name, t.cfg.aws_outside_address);
+            info!(
+                "{}: initiating IKE_SA_INIT to {}",
+                t.cfg.name, t.cfg.aws_outside_address
+            );
             t.conn.initiate(now);
             t.next_initiate = None;
         } else if t.conn.is_established() {
@@ -371,7 +399,9 @@ async fn tick(t: &mut TunnelCtl, index: usize, now: Instant, dp: &dataplane::Han
         let interval = Duration::from_secs(t.cfg.dpd_interval_secs);
         match t.dpd_probe {
             Some(sent) if last.is_some_and(|l| l >= sent) => t.dpd_probe = None,
-            Some(sent) if now.duration_since(sent) >= Duration::from_secs(t.cfg.dpd_timeout_secs) => {
+            Some(sent)
+                if now.duration_since(sent) >= Duration::from_secs(t.cfg.dpd_timeout_secs) =>
+            {
                 warn!(
                     "{}: peer {} did not answer liveness checks for {} s: tunnel down (dpd action {})",
                     t.cfg.name, t.cfg.aws_outside_address, t.cfg.dpd_timeout_secs, t.cfg.dpd_action
@@ -384,7 +414,9 @@ async fn tick(t: &mut TunnelCtl, index: usize, now: Instant, dp: &dataplane::Han
             }
             Some(_) => {}
             None => {
-                if last.is_none_or(|l| now.duration_since(l) >= interval) && t.conn.send_liveness_check(now) {
+                if last.is_none_or(|l| now.duration_since(l) >= interval)
+                    && t.conn.send_liveness_check(now)
+                {
                     t.dpd_probe = Some(now);
                 }
             }
@@ -420,7 +452,10 @@ async fn tick(t: &mut TunnelCtl, index: usize, now: Instant, dp: &dataplane::Han
         if child.udp_encap && ike.info.local_behind_nat {
             let due = t.next_keepalive.is_none_or(|k| now >= k);
             if due {
-                let _ = natt.send_to(&[0xff], SocketAddr::new(IpAddr::V4(t.cfg.aws_outside_address), cgw_ike::NAT_T_PORT));
+                let _ = natt.send_to(
+                    &[0xff],
+                    SocketAddr::new(IpAddr::V4(t.cfg.aws_outside_address), cgw_ike::NAT_T_PORT),
+                );
                 t.next_keepalive = Some(now + NAT_KEEPALIVE);
             }
         }
@@ -452,7 +487,11 @@ fn handle_event(t: &mut TunnelCtl, index: usize, now: Instant, ev: Event, dp: &d
             info!(
                 "{name}: IKE SA established with {} as {} ({}), NAT-T {}",
                 info.remote,
-                if info.initiator { "initiator" } else { "responder" },
+                if info.initiator {
+                    "initiator"
+                } else {
+                    "responder"
+                },
                 info.suite,
                 match (info.local_behind_nat, info.remote_behind_nat) {
                     (false, false) => "not needed",
@@ -471,13 +510,20 @@ fn handle_event(t: &mut TunnelCtl, index: usize, now: Instant, ev: Event, dp: &d
                     c.inbound_spi,
                     c.outbound_spi,
                     c.suite,
-                    if c.udp_encap { "ESP in UDP 4500" } else { "ESP" }
+                    if c.udp_encap {
+                        "ESP in UDP 4500"
+                    } else {
+                        "ESP"
+                    }
                 );
                 dp.send(Command::InstallChild {
                     tunnel: index,
                     inbound: Box::new(inbound),
                     outbound: Box::new(outbound),
-                    remote: SocketAddr::new(c.remote.ip(), if c.udp_encap { cgw_ike::NAT_T_PORT } else { 0 }),
+                    remote: SocketAddr::new(
+                        c.remote.ip(),
+                        if c.udp_encap { cgw_ike::NAT_T_PORT } else { 0 },
+                    ),
                     udp_encap: c.udp_encap,
                 });
                 t.child = Some(ChildState {
@@ -504,7 +550,10 @@ fn handle_event(t: &mut TunnelCtl, index: usize, now: Instant, ev: Event, dp: &d
                 inbound_spi,
                 outbound_spi,
             });
-            if t.child.as_ref().is_some_and(|c| c.inbound_spi == inbound_spi) {
+            if t.child
+                .as_ref()
+                .is_some_and(|c| c.inbound_spi == inbound_spi)
+            {
                 t.child = None;
                 t.monitor.up = false;
                 t.monitor.up_since = None;
@@ -513,7 +562,10 @@ fn handle_event(t: &mut TunnelCtl, index: usize, now: Instant, ev: Event, dp: &d
             }
         }
         Event::IkeSaDeleted { by_peer, .. } => {
-            info!("{name}: IKE SA deleted by {}", if by_peer { "the peer" } else { "us" });
+            info!(
+                "{name}: IKE SA deleted by {}",
+                if by_peer { "the peer" } else { "us" }
+            );
             t.ike = None;
             if by_peer {
                 // AWS deletes before maintenance and waits for us to come back.
@@ -524,7 +576,9 @@ fn handle_event(t: &mut TunnelCtl, index: usize, now: Instant, ev: Event, dp: &d
             error!("{name}: {error}");
             t.last_error = Some(error.to_string());
             t.ike = None;
-            if t.cfg.dpd_action != DpdAction::None || !matches!(error, IkeError::PeerNotResponding { .. }) {
+            if t.cfg.dpd_action != DpdAction::None
+                || !matches!(error, IkeError::PeerNotResponding { .. })
+            {
                 t.next_initiate = Some(now + t.backoff);
                 info!("{name}: retrying in {} s", t.backoff.as_secs());
                 t.backoff = (t.backoff * 2).min(RETRY_MAX);
@@ -538,7 +592,9 @@ fn handle_event(t: &mut TunnelCtl, index: usize, now: Instant, ev: Event, dp: &d
 }
 
 /// Builds the ESP SAs for a negotiated Child SA.
-pub(crate) fn esp_sas(c: &cgw_ike::ChildSaInfo) -> Result<(cgw_esp::InboundSa, cgw_esp::OutboundSa)> {
+pub(crate) fn esp_sas(
+    c: &cgw_ike::ChildSaInfo,
+) -> Result<(cgw_esp::InboundSa, cgw_esp::OutboundSa)> {
     let alg = cgw_esp::EspAlgorithm::from_iana(
         c.suite.encr.id(),
         Some(c.suite.encr.key_bits()),
@@ -552,7 +608,8 @@ pub(crate) fn esp_sas(c: &cgw_ike::ChildSaInfo) -> Result<(cgw_esp::InboundSa, c
     let ts = |list: &[cgw_wire::TrafficSelector]| -> Result<Vec<cgw_esp::TrafficSelector>> {
         list.iter()
             .map(|s| {
-                Ok(cgw_esp::TrafficSelector::range(s.start_addr, s.end_addr)?.with_ports(s.start_port, s.end_port)?)
+                Ok(cgw_esp::TrafficSelector::range(s.start_addr, s.end_addr)?
+                    .with_ports(s.start_port, s.end_port)?)
             })
             .collect()
     };
@@ -562,7 +619,8 @@ pub(crate) fn esp_sas(c: &cgw_ike::ChildSaInfo) -> Result<(cgw_esp::InboundSa, c
         .with_traffic_selectors(&ts(&c.remote_ts)?, &ts(&c.local_ts)?)?;
     let mut iv_key = [0u8; 16];
     cgw_crypto::Random::fill(&mut cgw_crypto::SystemRandom::new(), &mut iv_key);
-    let outbound = cgw_esp::OutboundSa::new(c.outbound_spi, alg, &keymat(&c.outbound), &iv_key)?.with_esn(c.suite.esn);
+    let outbound = cgw_esp::OutboundSa::new(c.outbound_spi, alg, &keymat(&c.outbound), &iv_key)?
+        .with_esn(c.suite.esn);
     Ok((inbound, outbound))
 }
 
@@ -605,7 +663,10 @@ impl Routes {
         if self.rules.is_empty() {
             if let Some(table) = self.table {
                 for l in &self.lan {
-                    let r = self.nl.add_rule(l.network(), l.prefix_len(), table, 1000).await?;
+                    let r = self
+                        .nl
+                        .add_rule(l.network(), l.prefix_len(), table, 1000)
+                        .await?;
                     info!("rule from {l} lookup {table}");
                     self.rules.push(r);
                 }
@@ -633,7 +694,12 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn status_json(config: &CgwConfig, tunnels: &[TunnelCtl], dp: &dataplane::Handle, failover: &Failover) -> Value {
+fn status_json(
+    config: &CgwConfig,
+    tunnels: &[TunnelCtl],
+    dp: &dataplane::Handle,
+    failover: &Failover,
+) -> Value {
     let now = Instant::now();
     let ts: Vec<Value> = tunnels
         .iter()
@@ -734,7 +800,13 @@ async fn serve_control(listener: UnixListener, tx: mpsc::UnboundedSender<Control
                 "down" => ControlRequest::Down(otx),
                 other => {
                     let _ = w
-                        .write_all(format!("{}\n", json!({"error": format!("unknown command {other:?}")})).as_bytes())
+                        .write_all(
+                            format!(
+                                "{}\n",
+                                json!({"error": format!("unknown command {other:?}")})
+                            )
+                            .as_bytes(),
+                        )
                         .await;
                     return;
                 }

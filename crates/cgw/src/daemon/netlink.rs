@@ -27,7 +27,12 @@ impl Netlink {
 
     /// The interface index of `name`.
     pub async fn link_index(&self, name: &str) -> Result<u32> {
-        let mut links = self.handle.link().get().match_name(name.to_string()).execute();
+        let mut links = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
         match links.try_next().await {
             Ok(Some(l)) => Ok(l.header.index),
             Ok(None) => Err(anyhow!("no interface named {name}")),
@@ -36,7 +41,13 @@ impl Netlink {
     }
 
     /// Sets the MTU, the address (`addr/prefix`) and brings the link up.
-    pub async fn configure_link(&self, index: u32, mtu: u32, addr: Ipv4Addr, prefix: u8) -> Result<()> {
+    pub async fn configure_link(
+        &self,
+        index: u32,
+        mtu: u32,
+        addr: Ipv4Addr,
+        prefix: u8,
+    ) -> Result<()> {
         self.handle
             .link()
             .set(index)
@@ -63,7 +74,14 @@ impl Netlink {
 
     /// Adds or replaces the route `dst/len` via interface `oif` in `table` (None: main);
     /// returns the message so that it can be deleted later.
-    pub async fn replace_route(&self, dst: Ipv4Addr, len: u8, oif: u32, table: Option<u32>, metric: u32) -> Result<RouteMessage> {
+    pub async fn replace_route(
+        &self,
+        dst: Ipv4Addr,
+        len: u8,
+        oif: u32,
+        table: Option<u32>,
+        metric: u32,
+    ) -> Result<RouteMessage> {
         let mut req = self
             .handle
             .route()
@@ -86,12 +104,23 @@ impl Netlink {
 
     /// Deletes a route added by [`replace_route`](Self::replace_route).
     pub async fn delete_route(&self, msg: RouteMessage) -> Result<()> {
-        self.handle.route().del(msg).execute().await.context("deleting route")?;
+        self.handle
+            .route()
+            .del(msg)
+            .execute()
+            .await
+            .context("deleting route")?;
         Ok(())
     }
 
     /// Adds `from src/len lookup table` with `priority`.
-    pub async fn add_rule(&self, src: Ipv4Addr, len: u8, table: u32, priority: u32) -> Result<RuleMessage> {
+    pub async fn add_rule(
+        &self,
+        src: Ipv4Addr,
+        len: u8,
+        table: u32,
+        priority: u32,
+    ) -> Result<RuleMessage> {
         let mut req = self
             .handle
             .rule()
@@ -109,7 +138,12 @@ impl Netlink {
 
     /// Deletes a rule added by [`add_rule`](Self::add_rule).
     pub async fn delete_rule(&self, msg: RuleMessage) -> Result<()> {
-        self.handle.rule().del(msg).execute().await.context("deleting rule")?;
+        self.handle
+            .rule()
+            .del(msg)
+            .execute()
+            .await
+            .context("deleting rule")?;
         Ok(())
     }
 }

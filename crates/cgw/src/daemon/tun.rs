@@ -45,7 +45,10 @@ impl Tun {
     /// Creates (or attaches to) the TUN device `name`.
     pub fn open(name: &str) -> io::Result<Self> {
         if name.is_empty() || name.len() >= libc::IFNAMSIZ {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "interface name must be 1-15 bytes"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "interface name must be 1-15 bytes",
+            ));
         }
         // SAFETY: open(2) with a NUL-terminated path; the result is checked.
         let fd = unsafe { libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };

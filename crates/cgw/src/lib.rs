@@ -1,0 +1,14 @@
+//! cgw: a userspace IKEv2/IPsec customer gateway for AWS Site-to-Site VPN.
+//!
+//! This library holds the parts of the `cgw` binary that are worth testing on their own:
+//!
+//! - [`config`]: the `cgw.toml` schema, loading and validation (`cgw check`);
+//! - [`import`]: turning what AWS gives you (describe-vpn-connections JSON, the
+//!   CustomerGatewayConfiguration XML or the "Generic" text download) into a `cgw.toml`
+//!   (`cgw import aws`), and the reverse rendering used by tests and the AWS emulator.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod import;
+pub mod packet;

@@ -1,0 +1,455 @@
+//! A network-namespace lab for cgw's end-to-end tests: on-prem host, cgw host, an optional
+//! NAT, an "internet" router, two AWS endpoints (strongSwan, configured as AWS configures its
+//! side) and a VPC host. Documentation ranges on the outside, 10.x and 169.254.x inside.
+//!
+//! Every namespace and process the lab creates is removed when it is dropped (processes by
+//! PID; nothing is killed by name).
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Network tests share the machine's two cores and must not overlap in time.
+pub static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Addresses of the lab.
+pub const CGW_PUBLIC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+pub const CGW_PRIVATE: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
+pub const AWS: [Ipv4Addr; 2] = [Ipv4Addr::new(203, 0, 113, 21), Ipv4Addr::new(203, 0, 113, 77)];
+pub const INSIDE: [&str; 2] = ["169.254.10.0/30", "169.254.20.0/30"];
+pub const AWS_INSIDE: [&str; 2] = ["169.254.10.1", "169.254.20.1"];
+pub const VPC_HOST: &str = "172.31.0.10";
+pub const VPC_CIDR: &str = "172.31.0.0/16";
+pub const ONPREM_HOST: &str = "10.10.0.10";
+pub const LAN: &str = "10.10.0.0/24";
+
+/// Fails the test (never skips) when the lab cannot run here.
+pub fn require_root() {
+    let uid = run(&["id", "-u"]);
+    assert_eq!(
+        uid.trim(),
+        "0",
+        "these tests build network namespaces and need root: run `sudo -E cargo test -p cgw --test netns_strongswan` (CI runs as root)"
+    );
+    for tool in ["ip", "iptables", "swanctl", "/usr/lib/ipsec/charon", "iperf3", "ping", "tcpdump", "python3"] {
+        let found = if tool.starts_with('/') {
+            Path::new(tool).exists()
+        } else {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .stdout(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+        };
+        assert!(found, "{tool} is missing: install it (see .ci/run for the apt-get line)");
+    }
+}
+
+/// Runs a command, panicking with its output if it fails.
+pub fn run(args: &[&str]) -> String {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a command and returns (success, stdout+stderr).
+pub fn try_run(args: &[&str]) -> (bool, String) {
+    match Command::new(args[0]).args(&args[1..]).output() {
+        Ok(o) => (
+            o.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
+        ),
+        Err(e) => (false, e.to_string()),
+    }
+}
+
+/// How an AWS endpoint is configured.
+#[derive(Clone, Debug)]
+pub struct AwsSide {
+    pub psk: String,
+    pub ike_proposals: String,
+    pub esp_proposals: String,
+}
+
+/// A running lab.
+pub struct Lab {
+    pub prefix: String,
+    pub dir: PathBuf,
+    pub nat: bool,
+    procs: Vec<(String, Child)>,
+    aws_pids: [Option<u32>; 2],
+    pub aws: [AwsSide; 2],
+    pub cgw_pid: Option<u32>,
+}
+
+impl Lab {
+    /// Builds the topology. With `nat`, cgw sits behind a MASQUERADE router.
+    pub fn new(tag: &str, nat: bool, aws: [AwsSide; 2]) -> Self {
+        let prefix = format!("cgw{}{}", std::process::id() % 100000, tag);
+        let dir = std::env::temp_dir().join(format!("{prefix}-lab"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut lab = Self {
+            prefix,
+            dir,
+            nat,
+            procs: Vec::new(),
+            aws_pids: [None, None],
+            aws,
+            cgw_pid: None,
+        };
+        lab.build();
+        lab
+    }
+
+    pub fn ns(&self, n: &str) -> String {
+        format!("{}-{n}", self.prefix)
+    }
+
+    /// Runs a command inside namespace `n`.
+    pub fn exec(&self, n: &str, args: &[&str]) -> String {
+        let ns = self.ns(n);
+        let mut v = vec!["ip", "netns", "exec", &ns];
+        v.extend_from_slice(args);
+        run(&v)
+    }
+
+    pub fn try_exec(&self, n: &str, args: &[&str]) -> (bool, String) {
+        let ns = self.ns(n);
+        let mut v = vec!["ip", "netns", "exec", &ns];
+        v.extend_from_slice(args);
+        try_run(&v)
+    }
+
+    fn ip(&self, n: &str, args: &str) {
+        let ns = self.ns(n);
+        let mut v = vec!["ip", "-n", &ns];
+        v.extend(args.split_whitespace());
+        run(&v);
+    }
+
+    fn veth(&self, a: &str, ia: &str, b: &str, ib: &str) {
+        run(&["ip", "link", "add", ia, "netns", &self.ns(a), "type", "veth", "peer", "name", ib, "netns", &self.ns(b)]);
+        self.ip(a, &format!("link set {ia} up"));
+        self.ip(b, &format!("link set {ib} up"));
+    }
+
+    fn build(&mut self) {
+        let mut names = vec!["onprem", "cgw", "inet", "aws1", "aws2", "vpc"];
+        if self.nat {
+            names.push("nat");
+        }
+        for n in &names {
+            run(&["ip", "netns", "add", &self.ns(n)]);
+            self.ip(n, "link set lo up");
+            self.exec(n, &["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"]);
+        }
+        self.veth("onprem", "op0", "cgw", "lan0");
+        self.ip("onprem", "addr add 10.10.0.10/24 dev op0");
+        self.ip("onprem", "route add default via 10.10.0.1");
+        self.ip("cgw", "addr add 10.10.0.1/24 dev lan0");
+        if self.nat {
+            self.veth("cgw", "wan0", "nat", "in0");
+            self.ip("cgw", "addr add 10.99.0.2/24 dev wan0");
+            self.ip("cgw", "route add default via 10.99.0.1");
+            self.ip("nat", "addr add 10.99.0.1/24 dev in0");
+            self.veth("nat", "out0", "inet", "c0");
+            self.ip("nat", "addr add 198.51.100.10/24 dev out0");
+            self.ip("nat", "route add default via 198.51.100.1");
+            self.exec("nat", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+            self.exec("nat", &["iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "out0", "-j", "MASQUERADE"]);
+        } else {
+            self.veth("cgw", "wan0", "inet", "c0");
+            self.ip("cgw", "addr add 198.51.100.10/24 dev wan0");
+            self.ip("cgw", "route add default via 198.51.100.1");
+        }
+        self.ip("inet", "addr add 198.51.100.1/24 dev c0");
+        self.ip("inet", "link add br0 type bridge");
+        self.ip("inet", "link set br0 up");
+        self.ip("inet", "addr add 203.0.113.1/24 dev br0");
+        self.exec("inet", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        for (i, aws) in ["aws1", "aws2"].iter().enumerate() {
+            let port = format!("a{}", i + 1);
+            self.veth("inet", &port, aws, "o0");
+            self.ip("inet", &format!("link set {port} master br0"));
+            self.ip(aws, &format!("addr add {}/24 dev o0", AWS[i]));
+            self.ip(aws, "route add default via 203.0.113.1");
+            self.veth(aws, "v0", "vpc", &port);
+            self.ip(aws, &format!("addr add 10.201.{}.1/30 dev v0", i + 1));
+            self.ip("vpc", &format!("addr add 10.201.{}.2/30 dev {port}", i + 1));
+            self.ip(aws, &format!("route add {VPC_CIDR} via 10.201.{}.2", i + 1));
+            self.exec(aws, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        }
+        self.ip("vpc", &format!("addr add {VPC_HOST}/32 dev lo"));
+        // The VPC prefers AWS endpoint 1 for return traffic, endpoint 2 when 1 is gone.
+        self.ip("vpc", &format!("route add {LAN} via 10.201.1.1 metric 10"));
+        self.ip("vpc", &format!("route add {LAN} via 10.201.2.1 metric 20"));
+    }
+
+    /// Spawns a long-running process in namespace `n`, logging to `log`.
+    pub fn spawn(&mut self, n: &str, args: &[&str], log: &str, env: &[(&str, &str)]) -> u32 {
+        let f = std::fs::File::create(self.dir.join(log)).unwrap();
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns(n)]).args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let child = c
+            .stdin(Stdio::null())
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        let pid = child.id();
+        self.procs.push((log.to_string(), child));
+        pid
+    }
+
+    /// Stops one process of ours by PID (SIGTERM, then SIGKILL after 3 s).
+    pub fn stop_pid(&mut self, pid: u32) {
+        if let Some(pos) = self.procs.iter().position(|(_, c)| c.id() == pid) {
+            let (_, mut child) = self.procs.remove(pos);
+            terminate(&mut child);
+        }
+    }
+
+    /// Kills one process of ours at once (SIGKILL), as a crash would.
+    pub fn kill_pid(&mut self, pid: u32) {
+        if let Some(pos) = self.procs.iter().position(|(_, c)| c.id() == pid) {
+            let (_, mut child) = self.procs.remove(pos);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Writes the strongSwan configuration of AWS endpoint `i` and starts its charon.
+    pub fn start_aws(&mut self, i: usize) {
+        let name = format!("aws{}", i + 1);
+        let d = self.dir.join(&name);
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("run")).unwrap();
+        let vici = d.join("charon.vici");
+        let side = self.aws[i].clone();
+        let conf = format!(
+            r#"charon {{
+  load_modular = no
+  load = random nonce aes sha1 sha2 hmac gcm kdf openssl pem pkcs1 x509 revocation constraints pubkey curve25519 kernel-libipsec kernel-netlink socket-default vici
+  install_routes = no
+  retransmit_tries = 3
+  plugins {{
+    kernel-netlink {{
+      fwmark = 0x5a5a0000/0xffff0000
+    }}
+    vici {{
+      socket = unix://{vici}
+    }}
+  }}
+  filelog {{
+    lab {{
+      path = {log}
+      time_format = %T
+      default = 1
+      ike = 2
+      flush_line = yes
+    }}
+  }}
+}}
+"#,
+            vici = vici.display(),
+            log = d.join("charon.log").display()
+        );
+        std::fs::write(d.join("strongswan.conf"), conf).unwrap();
+        // Configured as AWS configures its side: PSK, IKEv2, the tunnel's proposals, TS 0/0,
+        // DPD; AWS waits for the customer gateway to initiate (startup action "add").
+        let swanctl = format!(
+            r#"connections {{
+  {name} {{
+    version = 2
+    local_addrs = {aws}
+    remote_addrs = %any
+    proposals = {ike}
+    encap = yes
+    dpd_delay = 10s
+    local {{
+      auth = psk
+      id = {aws}
+    }}
+    remote {{
+      auth = psk
+      id = {cgw}
+    }}
+    children {{
+      {name} {{
+        local_ts = 0.0.0.0/0
+        remote_ts = 0.0.0.0/0
+        esp_proposals = {esp}
+        mode = tunnel
+        start_action = none
+        dpd_action = clear
+      }}
+    }}
+  }}
+}}
+secrets {{
+  ike-{name} {{
+    id-a = {aws}
+    id-b = {cgw}
+    secret = "{psk}"
+  }}
+}}
+"#,
+            aws = AWS[i],
+            cgw = CGW_PUBLIC,
+            ike = side.ike_proposals,
+            esp = side.esp_proposals,
+            psk = side.psk
+        );
+        std::fs::write(d.join("swanctl.conf"), swanctl).unwrap();
+        let script = format!(
+            "mount --bind {run} /run && exec /usr/lib/ipsec/charon",
+            run = d.join("run").display()
+        );
+        let conf_path = d.join("strongswan.conf");
+        let pid = self.spawn(
+            &name,
+            &["sh", "-c", &script],
+            &format!("{name}.stdout"),
+            &[("STRONGSWAN_CONF", conf_path.to_str().unwrap())],
+        );
+        self.aws_pids[i] = Some(pid);
+        wait_for(Duration::from_secs(10), || vici.exists(), "charon's vici socket");
+        let uri = format!("unix://{}", vici.display());
+        let swanctl_file = d.join("swanctl.conf");
+        // swanctl may race charon's startup; retry briefly.
+        wait_for(
+            Duration::from_secs(10),
+            || {
+                self.try_exec(&name, &["swanctl", "--load-all", "--file", swanctl_file.to_str().unwrap(), "--uri", &uri])
+                    .0
+            },
+            "swanctl --load-all",
+        );
+        // libipsec's TUN device: AWS's inside address and the route back to the LAN.
+        wait_for(Duration::from_secs(10), || self.try_exec(&name, &["ip", "link", "show", "ipsec0"]).0, "ipsec0");
+        self.ip(&name, &format!("addr add {}/30 dev ipsec0", AWS_INSIDE[i]));
+        self.ip(&name, "link set ipsec0 up");
+        self.ip(&name, &format!("route add {LAN} dev ipsec0"));
+        self.exec(&name, &["sysctl", "-qw", "net.ipv4.conf.ipsec0.rp_filter=0"]);
+    }
+
+    /// Kills AWS endpoint `i` (its SAs are lost) and takes its link to the VPC down, as AWS
+    /// withdraws a failed endpoint.
+    pub fn kill_aws(&mut self, i: usize) {
+        if let Some(pid) = self.aws_pids[i].take() {
+            self.kill_pid(pid);
+        }
+        self.ip("vpc", &format!("link set a{} down", i + 1));
+    }
+
+    /// Brings AWS endpoint `i` back (fresh charon, no SAs) and its VPC link up.
+    pub fn restore_aws(&mut self, i: usize) {
+        self.ip("vpc", &format!("link set a{} up", i + 1));
+        self.ip("vpc", &format!("route replace {LAN} via 10.201.{}.1 metric {}", i + 1, 10 * (i + 1)));
+        self.start_aws(i);
+    }
+
+    /// The charon log of endpoint `i`.
+    pub fn aws_log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.dir.join(format!("aws{}/charon.log", i + 1))).unwrap_or_default()
+    }
+
+    /// cgw's log.
+    pub fn cgw_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("cgw.log")).unwrap_or_default()
+    }
+
+    /// Writes a file into the lab directory.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.join(name);
+        let mut f = std::fs::File::create(&p).unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        p
+    }
+
+    /// `cgw status --json` from the lab's cgw.
+    pub fn status(&self, cgw: &str) -> serde_json::Value {
+        let sock = self.dir.join("cgw.sock");
+        let out = self.exec("cgw", &[cgw, "status", "--json", "--socket", sock.to_str().unwrap()]);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("status JSON: {e}: {out}"))
+    }
+
+    /// Dumps logs on failure to help whoever reads the CI output.
+    pub fn dump_logs(&self) {
+        eprintln!("----- cgw log -----\n{}", self.cgw_log());
+        for i in 0..2 {
+            let log = self.aws_log(i);
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("----- aws{} charon log (last 40 lines) -----", i + 1);
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
+fn terminate(child: &mut Child) {
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dump_logs();
+        }
+        // cgw first (it deletes its SAs and routes), then everything else, by PID.
+        if let Some(pid) = self.cgw_pid.take() {
+            self.stop_pid(pid);
+        }
+        for (_, mut c) in std::mem::take(&mut self.procs) {
+            terminate(&mut c);
+        }
+        let mut names = vec!["onprem", "cgw", "inet", "aws1", "aws2", "vpc"];
+        if self.nat {
+            names.push("nat");
+        }
+        for n in names {
+            let _ = Command::new("ip").args(["netns", "del", &self.ns(n)]).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Polls `f` until it holds or `timeout` passes (then panics naming `what`).
+pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}

@@ -1,0 +1,302 @@
+//! cgw against strongSwan (the independent IKEv2 implementation) in network namespaces,
+//! configured as AWS configures its side. Needs root; fails (does not skip) without it.
+//!
+//! Run alone: `sudo -E cargo test -p cgw --test netns_strongswan -- --nocapture`.
+
+mod lab;
+
+use cgw::import::{render_describe_vpn_connections, AwsConnectionSpec, AwsTarget, AwsTunnelSpec};
+use lab::*;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const CGW: &str = env!("CARGO_BIN_EXE_cgw");
+const PSK: [&str; 2] = ["Tunnel1.Key_For.Lab01", "Tunnel2.Key_For.Lab02"];
+
+fn suite_b() -> (String, String) {
+    ("aes256-sha384-ecp384".into(), "aes256gcm16-ecp384".into())
+}
+
+/// The describe-vpn-connections JSON AWS would hand the user for this lab's connection.
+fn aws_json(static_routing: bool, narrow: Option<(&str, &str, u16)>) -> String {
+    let mk = |i: usize| {
+        let mut t = AwsTunnelSpec::new(AWS[i], INSIDE[i].parse().unwrap(), PSK[i]);
+        if let Some((enc, integ, dh)) = narrow {
+            t.phase1_encryption = vec![enc.into()];
+            t.phase1_integrity = vec![integ.into()];
+            t.phase1_dh = vec![dh];
+            t.phase2_encryption = vec![enc.into()];
+            t.phase2_integrity = vec![integ.into()];
+            t.phase2_dh = vec![dh];
+        }
+        t
+    };
+    let mut spec = AwsConnectionSpec::new("vpn-0123456789abcdef0", CGW_PUBLIC, [mk(0), mk(1)]);
+    spec.static_routes_only = static_routing;
+    spec.target = AwsTarget::TransitGateway("tgw-0a1b2c3d4e5f6a7b8".into());
+    spec.routes = vec![VPC_CIDR.parse().unwrap()];
+    render_describe_vpn_connections(&spec)
+}
+
+/// `cgw import aws` → cgw.toml (monitor sped up for the test) → `cgw check` → `cgw up`.
+fn start_cgw(lab: &mut Lab, json: &str, extra_import_args: &[&str]) {
+    let json_path = lab.write("vpn.json", json);
+    let toml_path = lab.dir.join("cgw.toml");
+    let mut args = vec![
+        CGW,
+        "import",
+        "aws",
+        json_path.to_str().unwrap(),
+        "-o",
+        toml_path.to_str().unwrap(),
+        "--lan",
+        LAN,
+    ];
+    args.extend_from_slice(extra_import_args);
+    run(&args);
+    let sock = lab.dir.join("cgw.sock");
+    let text = std::fs::read_to_string(&toml_path)
+        .unwrap()
+        .replace("control_socket = \"/run/cgw/cgw.sock\"", &format!("control_socket = \"{}\"", sock.display()))
+        .replace("interval_secs = 2", "interval_secs = 1")
+        .replace("threshold = 5", "threshold = 3")
+        .replace("failback_hold_secs = 30", "failback_hold_secs = 5");
+    assert!(text.contains(&sock.display().to_string()), "control socket not set in:\n{text}");
+    std::fs::write(&toml_path, text).unwrap();
+    let check = run(&[CGW, "check", "-c", toml_path.to_str().unwrap()]);
+    assert!(check.contains("OK"), "{check}");
+    let pid = lab.spawn("cgw", &[CGW, "up", "-c", toml_path.to_str().unwrap(), "--log-level", "debug"], "cgw.log", &[]);
+    lab.cgw_pid = Some(pid);
+    wait_for(Duration::from_secs(10), || sock.exists(), "cgw's control socket");
+}
+
+fn tunnel<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["tunnels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {status}"))
+}
+
+fn wait_up(lab: &Lab, names: &[&str], timeout: Duration) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let s = lab.status(CGW);
+        if names.iter().all(|n| tunnel(&s, n)["state"] == "up" && tunnel(&s, n)["monitor"]["alive"] == true) {
+            return s;
+        }
+        if Instant::now() > deadline {
+            panic!("tunnels {names:?} not up after {timeout:?}: {s:#}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn ping(lab: &Lab, count: u32) -> (bool, String) {
+    lab.try_exec("onprem", &["ping", "-c", &count.to_string(), "-i", "0.2", "-W", "2", VPC_HOST])
+}
+
+/// iperf3 from on-prem to the VPC host; returns Mbit/s received.
+fn iperf(lab: &mut Lab, secs: u32) -> f64 {
+    let pid = lab.spawn("vpc", &["iperf3", "-s", "-B", VPC_HOST, "-1"], "iperf3-server.log", &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let out = lab.exec("onprem", &["iperf3", "-c", VPC_HOST, "-t", &secs.to_string(), "-J"]);
+    lab.stop_pid(pid);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let bps = v["end"]["sum_received"]["bits_per_second"].as_f64().unwrap();
+    assert!(v["end"]["sum_received"]["bytes"].as_u64().unwrap() > 1_000_000, "iperf3 moved too little: {out}");
+    bps / 1e6
+}
+
+/// tcpdump on the VPC host's links while `f` runs; returns what it printed.
+fn capture(lab: &mut Lab, filter: &str, f: impl FnOnce(&mut Lab)) -> String {
+    let pid = lab.spawn("vpc", &["tcpdump", "-nvl", "-i", "any", filter], "tcpdump.log", &[]);
+    std::thread::sleep(Duration::from_millis(1000));
+    f(lab);
+    std::thread::sleep(Duration::from_millis(1000));
+    lab.stop_pid(pid);
+    std::fs::read_to_string(lab.dir.join("tcpdump.log")).unwrap()
+}
+
+#[test]
+fn static_routing_suite_b_failover_and_mtu() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let (ike, esp) = suite_b();
+    let side = |i: usize| AwsSide {
+        psk: PSK[i].into(),
+        ike_proposals: ike.clone(),
+        esp_proposals: esp.clone(),
+    };
+    let mut lab = Lab::new("a", false, [side(0), side(1)]);
+    lab.start_aws(0);
+    lab.start_aws(1);
+    start_cgw(&mut lab, &aws_json(true, None), &[]);
+
+    // 1. Both tunnels establish, with Suite-B-GCM-256.
+    let s = wait_up(&lab, &["tunnel1", "tunnel2"], Duration::from_secs(30));
+    for n in ["tunnel1", "tunnel2"] {
+        let t = tunnel(&s, n);
+        assert_eq!(t["ike_sa"]["algorithms"], "aes256-sha384-prfsha384-ecp384", "{t:#}");
+        assert_eq!(t["child_sa"]["algorithms"], "aes256gcm16", "{t:#}");
+        // libipsec forces UDP encapsulation (it fakes NAT-D), so NAT-T is on.
+        assert_eq!(t["ike_sa"]["nat_t"], true);
+        assert_eq!(t["ike_sa"]["local_behind_nat"], false);
+    }
+    assert_eq!(s["active_tunnel"], "tunnel1");
+    assert!(lab.aws_log(0).contains("CHILD_SA aws1{1} established"));
+
+    // 2. Ping and TCP through tunnel 1.
+    let (ok, out) = ping(&lab, 5);
+    assert!(ok, "{out}");
+    let mbps = iperf(&mut lab, 3);
+    println!("iperf3 TCP on-prem -> VPC through cgw and strongSwan (Suite-B-GCM-256): {mbps:.0} Mbit/s");
+    let s = lab.status(CGW);
+    assert!(tunnel(&s, "tunnel1")["traffic"]["tx_packets"].as_u64().unwrap() > 1000);
+
+    // 5. MTU handling, checked in the on-prem -> VPC direction.
+    let cap = capture(&mut lab, "icmp and dst host 172.31.0.10", |lab| {
+        let _ = lab.try_exec("onprem", &["ping", "-c", "1", "-W", "1", "-M", "do", "-s", "1399", VPC_HOST]);
+    });
+    assert!(cap.contains("length 1427"), "a 1427-byte DF packet must arrive whole:\n{cap}");
+    let (_, out) = lab.try_exec("onprem", &["ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1400", VPC_HOST]);
+    assert!(
+        out.contains("mtu = 1427") || out.contains("mtu=1427"),
+        "a 1428-byte DF packet must get ICMP fragmentation needed with MTU 1427:\n{out}"
+    );
+    let cap = capture(&mut lab, "tcp[tcpflags] & tcp-syn != 0 and dst port 5201", |lab| {
+        let _ = lab.try_exec("onprem", &["python3", "-c", "import socket; s=socket.socket(); s.settimeout(1); s.connect_ex(('172.31.0.10', 5201))"]);
+    });
+    assert!(cap.contains("mss 1379"), "the SYN must arrive with its MSS clamped to 1379:\n{cap}");
+    let sink = lab.spawn(
+        "vpc",
+        &["python3", "-c", "import socket; s=socket.socket(2,2); s.bind(('172.31.0.10', 9999)); d,a=s.recvfrom(65535); print('got', len(d), flush=True)"],
+        "udp-sink.log",
+        &[],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    lab.exec(
+        "onprem",
+        &["python3", "-c", "import socket; s=socket.socket(2,2); s.setsockopt(0, 10, 0); s.sendto(b'x'*2972, ('172.31.0.10', 9999))"],
+    );
+    wait_for(
+        Duration::from_secs(5),
+        || std::fs::read_to_string(lab.dir.join("udp-sink.log")).unwrap_or_default().contains("got 2972"),
+        "the 3000-byte non-DF datagram at the VPC host (reassembled)",
+    );
+    lab.stop_pid(sink);
+
+    // 3. Tunnel 1's AWS endpoint dies: traffic moves to tunnel 2 within the monitor's
+    // threshold, and back once tunnel 1 returns and the hold-down passes.
+    let pinger = lab.spawn("onprem", &["ping", "-D", "-i", "0.1", "-W", "1", VPC_HOST], "failover-ping.log", &[]);
+    std::thread::sleep(Duration::from_secs(2));
+    let killed = Instant::now();
+    lab.kill_aws(0);
+    wait_for(
+        Duration::from_secs(20),
+        || lab.status(CGW)["active_tunnel"] == "tunnel2",
+        "failover to tunnel2",
+    );
+    let failed_over = killed.elapsed();
+    std::thread::sleep(Duration::from_secs(3));
+    lab.stop_pid(pinger);
+    let outage = outage_of(&std::fs::read_to_string(lab.dir.join("failover-ping.log")).unwrap());
+    println!("failover: routes moved after {failed_over:.1?}; longest ping outage {outage:.1?} (monitor: 1 s interval, 3 misses)");
+    assert!(outage < Duration::from_secs(8), "outage {outage:?}");
+    let (ok, out) = ping(&lab, 3);
+    assert!(ok, "traffic must flow through tunnel 2: {out}");
+    let s = lab.status(CGW);
+    assert_eq!(s["routes"][0]["device"], "cgw1");
+    assert!(s["failovers"].as_u64().unwrap() >= 1);
+
+    // Tunnel 1 returns: cgw finds the old SA dead (DPD), re-establishes, and fails back after
+    // the hold-down.
+    lab.restore_aws(0);
+    let back = Instant::now();
+    wait_for(
+        Duration::from_secs(90),
+        || lab.status(CGW)["active_tunnel"] == "tunnel1",
+        "failback to tunnel1",
+    );
+    println!("failback: tunnel 1 carried traffic again {:.1?} after its endpoint returned", back.elapsed());
+    let (ok, out) = ping(&lab, 3);
+    assert!(ok, "{out}");
+    let log = lab.cgw_log();
+    assert!(log.contains("failover: routes move from tunnel1 to tunnel2"), "{log}");
+    assert!(log.contains("failover: routes move from tunnel2 to tunnel1"));
+}
+
+/// The longest gap between answered pings in `ping -D -i 0.1` output.
+fn outage_of(log: &str) -> Duration {
+    let times: Vec<f64> = log
+        .lines()
+        .filter(|l| l.contains("bytes from"))
+        .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
+        .collect();
+    assert!(times.len() > 10, "too few answers:\n{log}");
+    let gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+    Duration::from_secs_f64(gap)
+}
+
+#[test]
+fn behind_nat_with_aws_template_proposals() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let side = |i: usize| AwsSide {
+        psk: PSK[i].into(),
+        ike_proposals: "aes128-sha1-modp2048".into(),
+        esp_proposals: "aes128-sha1-modp2048".into(),
+    };
+    let mut lab = Lab::new("b", true, [side(0), side(1)]);
+    lab.start_aws(0);
+    lab.start_aws(1);
+    // The tunnel options AWS's template describes: AES128, SHA1, DH 14.
+    start_cgw(&mut lab, &aws_json(true, Some(("AES128", "SHA1", 14))), &["--local-address", "10.99.0.2"]);
+    let s = wait_up(&lab, &["tunnel1", "tunnel2"], Duration::from_secs(30));
+    for n in ["tunnel1", "tunnel2"] {
+        let t = tunnel(&s, n);
+        assert_eq!(t["ike_sa"]["algorithms"], "aes128-sha1-prfsha1-modp2048", "{t:#}");
+        assert_eq!(t["child_sa"]["algorithms"], "aes128-sha1", "{t:#}");
+        assert_eq!(t["ike_sa"]["local_behind_nat"], true, "the NAT must be detected: {t:#}");
+        assert_eq!(t["child_sa"]["udp_encap"], true);
+    }
+    let (ok, out) = ping(&lab, 5);
+    assert!(ok, "{out}");
+    let mbps = iperf(&mut lab, 3);
+    println!("iperf3 TCP through a NAT, AES-128-CBC/HMAC-SHA1: {mbps:.0} Mbit/s");
+}
+
+#[test]
+fn wrong_psk_on_one_tunnel_is_reported_and_the_other_works() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let (ike, esp) = suite_b();
+    let mut sides = [0, 1].map(|i| AwsSide {
+        psk: PSK[i].into(),
+        ike_proposals: ike.clone(),
+        esp_proposals: esp.clone(),
+    });
+    sides[1].psk = "Not.The_Key.In.The.Json".into();
+    let mut lab = Lab::new("c", false, sides);
+    lab.start_aws(0);
+    lab.start_aws(1);
+    start_cgw(&mut lab, &aws_json(true, None), &[]);
+    wait_up(&lab, &["tunnel1"], Duration::from_secs(30));
+    wait_for(
+        Duration::from_secs(20),
+        || {
+            let s = lab.status(CGW);
+            tunnel(&s, "tunnel2")["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("authentication failed: pre-shared key mismatch?"))
+        },
+        "tunnel2's authentication error in cgw status",
+    );
+    let s = lab.status(CGW);
+    assert_ne!(tunnel(&s, "tunnel2")["state"], "up");
+    assert_eq!(tunnel(&s, "tunnel1")["state"], "up");
+    let (ok, out) = ping(&lab, 3);
+    assert!(ok, "{out}");
+    assert!(lab.cgw_log().contains("tunnel2: authentication failed"), "{}", lab.cgw_log());
+}
