@@ -139,6 +139,8 @@ impl IntegKey {
 
 impl std::fmt::Debug for IntegKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IntegKey").field("integ", &self.integ).finish_non_exhaustive()
+        f.debug_struct("IntegKey")
+            .field("integ", &self.integ)
+            .finish_non_exhaustive()
     }
 }

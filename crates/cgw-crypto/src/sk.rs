@@ -101,7 +101,7 @@ impl std::fmt::Display for Encr {
 enum Cipher {
     Cbc128(Zeroizing<[u8; 16]>, IntegKey),
     Cbc256(Zeroizing<[u8; 32]>, IntegKey),
-    Gcm(aead::LessSafeKey, [u8; 4]),
+    Gcm(Box<aead::LessSafeKey>, [u8; 4]),
 }
 
 /// One direction's SK payload protection: cipher, key and (for CBC) integrity key.
@@ -112,7 +112,9 @@ pub struct SkCipher {
 
 impl std::fmt::Debug for SkCipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SkCipher").field("encr", &self.encr).finish_non_exhaustive()
+        f.debug_struct("SkCipher")
+            .field("encr", &self.encr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -120,7 +122,12 @@ const GCM_TAG_LEN: usize = 16;
 
 impl SkCipher {
     /// Builds a cipher from SK_e (and SK_a with `integ`; AEAD ciphers take `None` and an empty key).
-    pub fn new(encr: Encr, sk_e: &[u8], integ: Option<Integ>, sk_a: &[u8]) -> Result<Self, CryptoError> {
+    pub fn new(
+        encr: Encr,
+        sk_e: &[u8],
+        integ: Option<Integ>,
+        sk_a: &[u8],
+    ) -> Result<Self, CryptoError> {
         if sk_e.len() != encr.key_material_len() {
             return Err(CryptoError::KeyLength {
                 expected: encr.key_material_len(),
@@ -134,15 +141,18 @@ impl SkCipher {
             } else {
                 &aead::AES_256_GCM
             };
-            let key = aead::UnboundKey::new(alg, &sk_e[..klen]).map_err(|_| CryptoError::KeyLength {
-                expected: klen,
-                got: sk_e.len(),
-            })?;
+            let key =
+                aead::UnboundKey::new(alg, &sk_e[..klen]).map_err(|_| CryptoError::KeyLength {
+                    expected: klen,
+                    got: sk_e.len(),
+                })?;
             let mut salt = [0u8; 4];
             salt.copy_from_slice(&sk_e[klen..]);
-            Cipher::Gcm(aead::LessSafeKey::new(key), salt)
+            Cipher::Gcm(Box::new(aead::LessSafeKey::new(key)), salt)
         } else {
-            let integ = integ.ok_or(CryptoError::Malformed("AES-CBC needs an integrity transform"))?;
+            let integ = integ.ok_or(CryptoError::Malformed(
+                "AES-CBC needs an integrity transform",
+            ))?;
             let ik = integ.key(sk_a)?;
             match encr {
                 Encr::AesCbc128 => {
@@ -242,7 +252,9 @@ impl SkCipher {
     /// payload, so its body runs to the end of the message); `msg[..body_start]` is
     /// authenticated. Returns the inner payloads without padding.
     pub fn open(&self, msg: &[u8], body_start: usize) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        let body = msg.get(body_start..).ok_or(CryptoError::Malformed("SK payload outside the message"))?;
+        let body = msg
+            .get(body_start..)
+            .ok_or(CryptoError::Malformed("SK payload outside the message"))?;
         let iv_len = self.encr.iv_len();
         let icv_len = self.icv_len();
         if body.len() < iv_len + icv_len + 1 {
@@ -268,8 +280,10 @@ impl SkCipher {
             }
             Cipher::Cbc128(_, ik) | Cipher::Cbc256(_, ik) => {
                 let ct_len = body.len() - iv_len - icv_len;
-                if ct_len % 16 != 0 {
-                    return Err(CryptoError::Malformed("AES-CBC ciphertext is not a whole number of blocks"));
+                if !ct_len.is_multiple_of(16) {
+                    return Err(CryptoError::Malformed(
+                        "AES-CBC ciphertext is not a whole number of blocks",
+                    ));
                 }
                 let icv_at = msg.len() - icv_len;
                 ik.verify(&msg[..icv_at], &msg[icv_at..])?;
@@ -282,9 +296,13 @@ impl SkCipher {
                 buf
             }
         };
-        let pad_len = *plain.last().ok_or(CryptoError::Malformed("empty plaintext"))? as usize;
+        let pad_len = *plain
+            .last()
+            .ok_or(CryptoError::Malformed("empty plaintext"))? as usize;
         if pad_len + 1 > plain.len() {
-            return Err(CryptoError::Malformed("pad length longer than the plaintext"));
+            return Err(CryptoError::Malformed(
+                "pad length longer than the plaintext",
+            ));
         }
         let n = plain.len() - pad_len - 1;
         plain.truncate(n);

@@ -204,17 +204,21 @@ impl DhPrivate {
         };
         let (key, public) = match group {
             DhGroup::Ecp256 => {
-                let sk = p256::SecretKey::from_slice(bytes).map_err(|_| bad("private scalar out of range"))?;
+                let sk = p256::SecretKey::from_slice(bytes)
+                    .map_err(|_| bad("private scalar out of range"))?;
                 let pubv = sk.public_key().to_encoded_point(false).as_bytes()[1..].to_vec();
                 (PrivateKey::Ecp256(sk), pubv)
             }
             DhGroup::Ecp384 => {
-                let sk = p384::SecretKey::from_slice(bytes).map_err(|_| bad("private scalar out of range"))?;
+                let sk = p384::SecretKey::from_slice(bytes)
+                    .map_err(|_| bad("private scalar out of range"))?;
                 let pubv = sk.public_key().to_encoded_point(false).as_bytes()[1..].to_vec();
                 (PrivateKey::Ecp384(sk), pubv)
             }
             DhGroup::Curve25519 => {
-                let arr: [u8; 32] = bytes.try_into().map_err(|_| bad("private value must be 32 bytes"))?;
+                let arr: [u8; 32] = bytes
+                    .try_into()
+                    .map_err(|_| bad("private value must be 32 bytes"))?;
                 let sk = x25519_dalek::StaticSecret::from(arr);
                 let pubv = x25519_dalek::PublicKey::from(&sk).as_bytes().to_vec();
                 (PrivateKey::Curve25519(sk), pubv)
@@ -227,7 +231,10 @@ impl DhPrivate {
                 let mut two = vec![0u8; bits / 8];
                 two[bits / 8 - 1] = 2;
                 let public = modp_pow(g, &two, bytes);
-                (PrivateKey::Modp(Zeroizing::new(bytes.to_vec())), public.to_vec())
+                (
+                    PrivateKey::Modp(Zeroizing::new(bytes.to_vec())),
+                    public.to_vec(),
+                )
             }
         };
         Ok(Self { group, key, public })
@@ -258,7 +265,8 @@ impl DhPrivate {
                 let mut sec1 = Vec::with_capacity(65);
                 sec1.push(4);
                 sec1.extend_from_slice(peer);
-                let pk = p256::PublicKey::from_sec1_bytes(&sec1).map_err(|_| bad("point is not on the curve"))?;
+                let pk = p256::PublicKey::from_sec1_bytes(&sec1)
+                    .map_err(|_| bad("point is not on the curve"))?;
                 let shared = p256::ecdh::diffie_hellman(sk.to_nonzero_scalar(), pk.as_affine());
                 Ok(Zeroizing::new(shared.raw_secret_bytes().to_vec()))
             }
@@ -266,12 +274,15 @@ impl DhPrivate {
                 let mut sec1 = Vec::with_capacity(97);
                 sec1.push(4);
                 sec1.extend_from_slice(peer);
-                let pk = p384::PublicKey::from_sec1_bytes(&sec1).map_err(|_| bad("point is not on the curve"))?;
+                let pk = p384::PublicKey::from_sec1_bytes(&sec1)
+                    .map_err(|_| bad("point is not on the curve"))?;
                 let shared = p384::ecdh::diffie_hellman(sk.to_nonzero_scalar(), pk.as_affine());
                 Ok(Zeroizing::new(shared.raw_secret_bytes().to_vec()))
             }
             PrivateKey::Curve25519(sk) => {
-                let arr: [u8; 32] = peer.try_into().map_err(|_| bad("public value must be 32 bytes"))?;
+                let arr: [u8; 32] = peer
+                    .try_into()
+                    .map_err(|_| bad("public value must be 32 bytes"))?;
                 let shared = sk.diffie_hellman(&x25519_dalek::PublicKey::from(arr));
                 if !shared.was_contributory() {
                     return Err(bad("low-order point (all-zero shared secret)"));
@@ -283,7 +294,8 @@ impl DhPrivate {
                 let p = group.modp_prime().expect("MODP group");
                 let mut p_minus_1 = p.clone();
                 *p_minus_1.last_mut().expect("non-empty prime") -= 1; // p is odd
-                let is_one = peer[..peer.len() - 1].iter().all(|b| *b == 0) && peer[peer.len() - 1] == 1;
+                let is_one =
+                    peer[..peer.len() - 1].iter().all(|b| *b == 0) && peer[peer.len() - 1] == 1;
                 let is_zero = peer.iter().all(|b| *b == 0);
                 if is_zero || is_one || peer >= &p_minus_1[..] {
                     return Err(bad("value outside 1 < y < p-1"));
@@ -304,7 +316,9 @@ fn modp_pow(group: DhGroup, base: &[u8], exp: &[u8]) -> Secret {
         e_bytes[off..].copy_from_slice(exp);
         let e = Uint::<L>::from_be_slice(&e_bytes);
         let params = DynResidueParams::new(&p);
-        let r = DynResidue::new(&b, params).pow_bounded_exp(&e, exp_bits).retrieve();
+        let r = DynResidue::new(&b, params)
+            .pow_bounded_exp(&e, exp_bits)
+            .retrieve();
         let mut out = Zeroizing::new(Vec::with_capacity(prime.len()));
         for w in r.as_words().iter().rev() {
             out.extend_from_slice(&w.to_be_bytes());
