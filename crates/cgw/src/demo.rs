@@ -94,8 +94,8 @@ pub fn run() -> Result<ExitCode> {
         bail!("the demo tunnel did not come up");
     };
     let setup = t0.elapsed();
-    let (mut a_in, mut a_out) = crate::daemon::esp_sas(&ac)?;
-    let (mut b_in, mut b_out) = crate::daemon::esp_sas(&bc)?;
+    let (mut a_in, mut a_out) = cgw::child_sa::esp_sas(&ac, &mut cgw_crypto::SystemRandom::new())?;
+    let (mut b_in, mut b_out) = cgw::child_sa::esp_sas(&bc, &mut cgw_crypto::SystemRandom::new())?;
     let mut buf = vec![0u8; 2048];
     let head = 64;
     let mut ok = 0;

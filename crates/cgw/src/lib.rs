@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod child_sa;
 pub mod config;
 pub mod import;
 pub mod packet;

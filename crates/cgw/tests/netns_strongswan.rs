@@ -39,7 +39,7 @@ fn aws_json(static_routing: bool, narrow: Option<(&str, &str, u16)>) -> String {
 }
 
 /// `cgw import aws` → cgw.toml (monitor sped up for the test) → `cgw check` → `cgw up`.
-fn start_cgw(lab: &mut Lab, json: &str, extra_import_args: &[&str]) {
+fn start_cgw(lab: &mut Lab, json: &str, extra_import_args: &[&str], tweaks: &[(&str, &str)]) {
     let json_path = lab.write("vpn.json", json);
     let toml_path = lab.dir.join("cgw.toml");
     let mut args = vec![
@@ -61,6 +61,10 @@ fn start_cgw(lab: &mut Lab, json: &str, extra_import_args: &[&str]) {
         .replace("interval_secs = 2", "interval_secs = 1")
         .replace("threshold = 5", "threshold = 3")
         .replace("failback_hold_secs = 30", "failback_hold_secs = 5");
+    let text = tweaks.iter().fold(text, |t, (from, to)| {
+        assert!(t.contains(from), "{from:?} not in the imported cgw.toml");
+        t.replace(from, to)
+    });
     assert!(text.contains(&sock.display().to_string()), "control socket not set in:\n{text}");
     std::fs::write(&toml_path, text).unwrap();
     let check = run(&[CGW, "check", "-c", toml_path.to_str().unwrap()]);
@@ -132,7 +136,7 @@ fn static_routing_suite_b_failover_and_mtu() {
     let mut lab = Lab::new("a", false, [side(0), side(1)]);
     lab.start_aws(0);
     lab.start_aws(1);
-    start_cgw(&mut lab, &aws_json(true, None), &[]);
+    start_cgw(&mut lab, &aws_json(true, None), &[], &[]);
 
     // 1. Both tunnels establish, with Suite-B-GCM-256.
     let s = wait_up(&lab, &["tunnel1", "tunnel2"], Duration::from_secs(30));
@@ -252,7 +256,12 @@ fn behind_nat_with_aws_template_proposals() {
     lab.start_aws(0);
     lab.start_aws(1);
     // The tunnel options AWS's template describes: AES128, SHA1, DH 14.
-    start_cgw(&mut lab, &aws_json(true, Some(("AES128", "SHA1", 14))), &["--local-address", "10.99.0.2"]);
+    start_cgw(
+        &mut lab,
+        &aws_json(true, Some(("AES128", "SHA1", 14))),
+        &["--local-address", "10.99.0.2"],
+        &[("# route_table = 100", "route_table = 100")],
+    );
     let s = wait_up(&lab, &["tunnel1", "tunnel2"], Duration::from_secs(30));
     for n in ["tunnel1", "tunnel2"] {
         let t = tunnel(&s, n);
@@ -261,10 +270,34 @@ fn behind_nat_with_aws_template_proposals() {
         assert_eq!(t["ike_sa"]["local_behind_nat"], true, "the NAT must be detected: {t:#}");
         assert_eq!(t["child_sa"]["udp_encap"], true);
     }
+    // Routes in their own table, selected by a rule for the LAN's sources.
+    let rules = lab.exec("cgw", &["ip", "rule", "show"]);
+    assert!(rules.contains("1000:\tfrom 10.10.0.0/24 lookup 100\n"), "{rules}");
+    let table = lab.exec("cgw", &["ip", "route", "show", "table", "100"]);
+    assert!(table.contains("172.31.0.0/16 dev cgw0 proto 200"), "{table}");
+    assert!(!lab.exec("cgw", &["ip", "route", "show"]).contains("172.31.0.0/16"));
+
     let (ok, out) = ping(&lab, 5);
-    assert!(ok, "{out}");
+    if !ok {
+        let (_, r) = lab.try_exec("cgw", &["ip", "route", "get", "172.31.0.10", "from", "10.10.0.10", "iif", "lan0"]);
+        panic!("ping failed: {out}\nroute get: {r}\nstatus: {:#}", lab.status(CGW));
+    }
     let mbps = iperf(&mut lab, 3);
     println!("iperf3 TCP through a NAT, AES-128-CBC/HMAC-SHA1: {mbps:.0} Mbit/s");
+    // `cgw down`: Deletes sent, routes, rule and devices removed, exit 0.
+    let sock = lab.dir.join("cgw.sock");
+    let out = lab.exec("cgw", &[CGW, "down", "--socket", sock.to_str().unwrap()]);
+    assert!(out.contains("stopped"), "{out}");
+    let pid = lab.cgw_pid.take().unwrap();
+    let st = lab.wait_exit(pid, Duration::from_secs(10)).expect("cgw exits after `cgw down`");
+    assert!(st.success(), "{st:?}");
+    for i in 0..2 {
+        let log = lab.aws_log(i);
+        assert!(log.contains("received DELETE for IKE_SA"), "aws{}: {log}", i + 1);
+    }
+    assert!(!lab.exec("cgw", &["ip", "rule", "show"]).contains("lookup 100"));
+    assert!(lab.exec("cgw", &["ip", "route", "show", "table", "all"]).find("172.31.0.0/16").is_none());
+    assert!(!lab.exec("cgw", &["ip", "link", "show"]).contains("cgw0"));
 }
 
 #[test]
@@ -281,7 +314,7 @@ fn wrong_psk_on_one_tunnel_is_reported_and_the_other_works() {
     let mut lab = Lab::new("c", false, sides);
     lab.start_aws(0);
     lab.start_aws(1);
-    start_cgw(&mut lab, &aws_json(true, None), &[]);
+    start_cgw(&mut lab, &aws_json(true, None), &[], &[]);
     wait_up(&lab, &["tunnel1"], Duration::from_secs(30));
     wait_for(
         Duration::from_secs(20),

@@ -503,7 +503,7 @@ fn handle_event(t: &mut TunnelCtl, index: usize, now: Instant, ev: Event, dp: &d
             t.last_error = None;
             t.ike = Some(IkeState { info, since: now });
         }
-        Event::ChildSaEstablished(c) => match esp_sas(&c) {
+        Event::ChildSaEstablished(c) => match cgw::child_sa::esp_sas(&c, &mut cgw_crypto::SystemRandom::new()) {
             Ok((inbound, outbound)) => {
                 info!(
                     "{name}: Child SA up: SPIs in {:#010x} out {:#010x}, {}, {}",
@@ -589,39 +589,6 @@ fn handle_event(t: &mut TunnelCtl, index: usize, now: Instant, ev: Event, dp: &d
             t.last_error = Some(format!("Child SA: {error}"));
         }
     }
-}
-
-/// Builds the ESP SAs for a negotiated Child SA.
-pub(crate) fn esp_sas(
-    c: &cgw_ike::ChildSaInfo,
-) -> Result<(cgw_esp::InboundSa, cgw_esp::OutboundSa)> {
-    let alg = cgw_esp::EspAlgorithm::from_iana(
-        c.suite.encr.id(),
-        Some(c.suite.encr.key_bits()),
-        c.suite.integ.map(|i| i.id()),
-    )?;
-    let keymat = |k: &cgw_ike::ChildSaKeys| {
-        let mut v = k.encr_key.to_vec();
-        v.extend_from_slice(&k.integ_key);
-        v
-    };
-    let ts = |list: &[cgw_wire::TrafficSelector]| -> Result<Vec<cgw_esp::TrafficSelector>> {
-        list.iter()
-            .map(|s| {
-                Ok(cgw_esp::TrafficSelector::range(s.start_addr, s.end_addr)?
-                    .with_ports(s.start_port, s.end_port)?)
-            })
-            .collect()
-    };
-    let inbound = cgw_esp::InboundSa::new(c.inbound_spi, alg, &keymat(&c.inbound))?
-        .with_esn(c.suite.esn)
-        .with_replay_window(c.replay_window)?
-        .with_traffic_selectors(&ts(&c.remote_ts)?, &ts(&c.local_ts)?)?;
-    let mut iv_key = [0u8; 16];
-    cgw_crypto::Random::fill(&mut cgw_crypto::SystemRandom::new(), &mut iv_key);
-    let outbound = cgw_esp::OutboundSa::new(c.outbound_spi, alg, &keymat(&c.outbound), &iv_key)?
-        .with_esn(c.suite.esn);
-    Ok((inbound, outbound))
 }
 
 /// The kernel routes cgw manages for static routing.

@@ -4,7 +4,7 @@
 use anyhow::{anyhow, Context, Result};
 use futures::TryStreamExt;
 use netlink_packet_route::route::{RouteMessage, RouteProtocol};
-use netlink_packet_route::rule::RuleMessage;
+use netlink_packet_route::rule::{RuleAction, RuleMessage};
 use std::net::{IpAddr, Ipv4Addr};
 
 /// The routing protocol number cgw's routes carry (`ip route show proto 200`), so they can be
@@ -128,6 +128,7 @@ impl Netlink {
             .v4()
             .source_prefix(src, len)
             .table_id(table)
+            .action(RuleAction::ToTable)
             .priority(priority);
         let msg = req.message_mut().clone();
         req.execute()

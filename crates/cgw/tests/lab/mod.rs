@@ -226,6 +226,20 @@ impl Lab {
         }
     }
 
+    /// Waits up to `timeout` for one process of ours to exit by itself; its exit status.
+    pub fn wait_exit(&mut self, pid: u32, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let pos = self.procs.iter().position(|(_, c)| c.id() == pid)?;
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = self.procs[pos].1.try_wait() {
+                self.procs.remove(pos);
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// Kills one process of ours at once (SIGKILL), as a crash would.
     pub fn kill_pid(&mut self, pid: u32) {
         if let Some(pos) = self.procs.iter().position(|(_, c)| c.id() == pid) {
