@@ -88,6 +88,8 @@ pub struct Pair {
     pub drop_next: Vec<(Side, u8, bool)>,
     /// Datagrams dropped for size.
     pub dropped_mtu: usize,
+    /// `step` reports idle when nothing is in flight and no timer is due within this.
+    pub idle_horizon: Duration,
     rng: DeterministicRandom,
     seq: u64,
 }
@@ -120,6 +122,7 @@ impl Pair {
             wire_log: Vec::new(),
             drop_next: Vec::new(),
             dropped_mtu: 0,
+            idle_horizon: Duration::from_secs(300),
             rng: DeterministicRandom::new(seed ^ 0x5eed),
             seq: 0,
         }
@@ -231,13 +234,24 @@ impl Pair {
             .min()
     }
 
-    /// Advances to the next wakeup and processes it. Returns false when nothing is left.
+    /// Advances to the next wakeup and processes it. Returns false when nothing is left to do
+    /// soon: no datagram in flight and no timer within [`Pair::idle_horizon`] (so that
+    /// `drive` stops once an exchange is over instead of running on into rekey timers hours
+    /// later; use [`Pair::run_until`] for that).
     pub fn step(&mut self) -> bool {
         self.flush();
         self.drain_events();
         let Some(t) = self.next_wakeup() else {
             return false;
         };
+        if self.in_flight.is_empty() && t > self.now + self.idle_horizon {
+            return false;
+        }
+        self.advance_to(t)
+    }
+
+    /// Advances to `t` (a wakeup) and processes everything due then.
+    fn advance_to(&mut self, t: Instant) -> bool {
         if t > self.now {
             self.now = t;
         }
@@ -287,14 +301,14 @@ impl Pair {
         f(self)
     }
 
-    /// Steps, processing timers, until simulated time reaches `until`.
+    /// Steps, processing every timer, until simulated time reaches `until`.
     pub fn run_until(&mut self, until: Instant) {
         loop {
             self.flush();
             self.drain_events();
             match self.next_wakeup() {
                 Some(t) if t <= until => {
-                    self.step();
+                    self.advance_to(t);
                 }
                 _ => break,
             }
@@ -360,4 +374,153 @@ pub fn child_failures(events: &[Event]) -> Vec<&cgw_ike::IkeError> {
 /// Fills a buffer deterministically (for payloads in tests).
 pub fn fill(seed: u64, buf: &mut [u8]) {
     DeterministicRandom::new(seed).fill(buf);
+}
+
+/// A model of both data planes driven by the IKE engines' events, with continuous ESP
+/// traffic both ways: it checks make-before-break (no packet lost across any rekey).
+pub mod dataplane {
+    use super::{Pair, Side};
+    use cgw_esp::{InboundSa, OutboundSa};
+    use cgw_ike::Event;
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+
+    /// How long a replaced inbound SA keeps accepting (the daemon uses the same).
+    pub const GRACE: Duration = Duration::from_secs(2);
+
+    /// One side's ESP SAs.
+    #[derive(Default)]
+    pub struct End {
+        /// Inbound SAs by SPI, with a removal time once replaced.
+        pub inbound: HashMap<u32, (InboundSa, Option<Instant>)>,
+        /// The outbound SA in use: (its Child SA's inbound SPI, SA).
+        pub outbound: Option<(u32, OutboundSa)>,
+        /// Outbound SAs installed but not in use yet, by their Child SA's inbound SPI.
+        pub pending: HashMap<u32, OutboundSa>,
+        /// Events processed so far.
+        pub seen: usize,
+        /// Packets sent, received intact, and lost.
+        pub sent: u64,
+        /// Received.
+        pub received: u64,
+        /// Lost (no SA to send on, or dropped at the receiver), with the reason.
+        pub lost: Vec<String>,
+    }
+
+    /// Both ends and the ESP packets in flight.
+    #[derive(Default)]
+    pub struct Model {
+        /// Side A.
+        pub a: End,
+        /// Side B.
+        pub b: End,
+        flight: Vec<(Instant, Side, Vec<u8>)>,
+        seq: u64,
+        rng: u64,
+        /// Largest number of inbound SAs held at once by either side.
+        pub max_inbound: usize,
+    }
+
+    impl Model {
+        fn end(&mut self, s: Side) -> &mut End {
+            match s {
+                Side::A => &mut self.a,
+                Side::B => &mut self.b,
+            }
+        }
+
+        /// Applies the events both engines emitted since the last call.
+        pub fn apply_events(&mut self, p: &Pair) {
+            for side in [Side::A, Side::B] {
+                let events = p.events(side);
+                let start = self.end(side).seen;
+                for e in &events[start..] {
+                    self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                    let mut r = cgw_crypto::DeterministicRandom::new(self.rng);
+                    let end = self.end(side);
+                    match e {
+                        Event::ChildSaEstablished(c) => {
+                            let (i, o) = cgw::child_sa::esp_sas(c, &mut r).expect("ESP SAs");
+                            end.inbound.insert(c.inbound_spi, (i, None));
+                            if c.outbound_active {
+                                end.outbound = Some((c.inbound_spi, o));
+                            } else {
+                                end.pending.insert(c.inbound_spi, o);
+                            }
+                        }
+                        Event::ChildSaOutboundActivated { inbound_spi, .. } => {
+                            if let Some(o) = end.pending.remove(inbound_spi) {
+                                end.outbound = Some((*inbound_spi, o));
+                            }
+                        }
+                        Event::ChildSaDeleted { inbound_spi, rekeyed, .. } => {
+                            end.pending.remove(inbound_spi);
+                            if end.outbound.as_ref().is_some_and(|(s, _)| s == inbound_spi) {
+                                end.outbound = None;
+                            }
+                            if *rekeyed {
+                                if let Some(x) = end.inbound.get_mut(inbound_spi) {
+                                    x.1 = Some(p.now + GRACE);
+                                }
+                            } else {
+                                end.inbound.remove(inbound_spi);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                let n = p.events(side).len();
+                self.end(side).seen = n;
+            }
+        }
+
+        /// Sends one packet each way and delivers those due; drops expired inbound SAs.
+        pub fn tick(&mut self, now: Instant, latency: Duration) {
+            for (side, to) in [(Side::A, Side::B), (Side::B, Side::A)] {
+                self.seq += 1;
+                let seq = self.seq;
+                let end = self.end(side);
+                end.sent += 1;
+                match end.outbound.as_mut() {
+                    Some((_, sa)) => {
+                        let mut inner = vec![0u8; 100];
+                        inner[0] = 0x45;
+                        inner[2..4].copy_from_slice(&100u16.to_be_bytes());
+                        inner[9] = 17;
+                        inner[12..16].copy_from_slice(&[10, 10, 0, 10]);
+                        inner[16..20].copy_from_slice(&[172, 31, 0, 10]);
+                        inner[20..28].copy_from_slice(&seq.to_be_bytes());
+                        let mut buf = vec![0u8; 64 + 100 + sa.max_tailroom()];
+                        buf[64..164].copy_from_slice(&inner);
+                        let r = sa.encapsulate(&mut buf, 64, 100, 4).expect("encapsulate");
+                        self.flight.push((now + latency, to, buf[r].to_vec()));
+                    }
+                    None => end.lost.push(format!("{side:?} had no outbound SA at {now:?}")),
+                }
+            }
+            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.flight).into_iter().partition(|f| f.0 <= now);
+            self.flight = later;
+            for (_, to, mut pkt) in due {
+                let spi = u32::from_be_bytes([pkt[0], pkt[1], pkt[2], pkt[3]]);
+                let end = self.end(to);
+                match end.inbound.get_mut(&spi) {
+                    Some((sa, _)) => match sa.decapsulate(&mut pkt) {
+                        Ok(_) => end.received += 1,
+                        Err(e) => end.lost.push(format!("{to:?} dropped a packet on {spi:#x}: {e}")),
+                    },
+                    None => end.lost.push(format!("{to:?} has no inbound SA {spi:#x}")),
+                }
+            }
+            for side in [Side::A, Side::B] {
+                let end = self.end(side);
+                end.inbound.retain(|_, (_, until)| until.is_none_or(|t| now < t));
+            }
+            self.max_inbound = self.max_inbound.max(self.a.inbound.len()).max(self.b.inbound.len());
+        }
+
+        /// Packets in flight.
+        pub fn in_flight(&self) -> usize {
+            self.flight.len()
+        }
+    }
 }

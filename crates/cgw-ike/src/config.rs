@@ -237,22 +237,41 @@ impl Default for RetransmitConfig {
     }
 }
 
-/// SA lifetimes. AWS: IKE 28800 s, Child 3600 s; cgw defaults to a little less so that it
-/// usually drives the rekey (used by the life-cycle exchanges).
+/// SA lifetimes, as AWS states them: the hard lifetime of each SA, and a rekey margin with a
+/// random fuzz (AWS: IKE 28800 s, Child 3600 s, margin 270 s, fuzz 100 %).
+///
+/// AWS rekeys somewhere in `[lifetime - margin * (1 + fuzz), lifetime - margin]`. cgw picks
+/// its own rekey time in the same window moved earlier by a quarter of the margin, so that it
+/// usually drives the rekey while a collision stays possible (and is handled).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lifetimes {
     /// IKE SA lifetime.
     pub ike: Duration,
     /// Child SA lifetime.
     pub child: Duration,
+    /// Rekey this long before the lifetime ends.
+    pub rekey_margin: Duration,
+    /// Widen the margin by a random 0..fuzz percent.
+    pub rekey_fuzz_percent: u32,
 }
 
 impl Default for Lifetimes {
     fn default() -> Self {
         Self {
-            ike: Duration::from_secs(28_000),
-            child: Duration::from_secs(3_300),
+            ike: Duration::from_secs(28_800),
+            child: Duration::from_secs(3_600),
+            rekey_margin: Duration::from_secs(270),
+            rekey_fuzz_percent: 100,
         }
+    }
+}
+
+impl Lifetimes {
+    /// When to rekey an SA of `lifetime`, given a random `r` in [0, 1).
+    pub fn soft(&self, lifetime: Duration, r: f64) -> Duration {
+        let margin = self.rekey_margin.min(lifetime / 2);
+        let fuzz = margin.mul_f64(self.rekey_fuzz_percent as f64 / 100.0 * r.clamp(0.0, 1.0));
+        lifetime.saturating_sub(margin + fuzz + margin / 4).max(lifetime / 4)
     }
 }
 
@@ -289,6 +308,9 @@ pub struct Config {
     pub lifetimes: Lifetimes,
     /// Size of the ESP anti-replay window, passed on to the ESP engine.
     pub replay_window: u32,
+    /// Encrypted IKE messages larger than this (bytes of IKE message) are sent as RFC 7383
+    /// fragments when the peer supports IKE fragmentation.
+    pub fragment_size: usize,
 }
 
 impl Config {
@@ -310,6 +332,7 @@ impl Config {
             require_cookie: false,
             lifetimes: Lifetimes::default(),
             replay_window: 1024,
+            fragment_size: 1280,
         }
     }
 

@@ -76,6 +76,14 @@ pub struct ConnectionStats {
     pub unexpected: u64,
     /// Our requests retransmitted.
     pub retransmitted_requests: u64,
+    /// Child SAs created (first ones and rekeys).
+    pub child_sas_created: u64,
+    /// Child SA rekeys completed (either side initiating).
+    pub child_rekeys: u64,
+    /// IKE SA rekeys completed (either side initiating).
+    pub ike_rekeys: u64,
+    /// Rekey collisions resolved (RFC 7296 2.8.1).
+    pub rekey_collisions: u64,
 }
 
 /// The IKE relationship with one peer: our IKE SAs with it, the driver's queues and timers.
@@ -122,6 +130,33 @@ impl Connection {
     /// Whether an IKE SA with the peer is established.
     pub fn is_established(&self) -> bool {
         self.sas.iter().any(|s| s.state == SaState::Established)
+    }
+
+    /// Whether a request of ours is waiting for its response.
+    pub fn exchange_in_flight(&self) -> bool {
+        self.sas.iter().any(|s| s.outstanding.is_some())
+    }
+
+    /// The Child SAs and when each is due for rekeying and expiry, for `cgw status`.
+    pub fn child_sa_timers(&self) -> Vec<(u32, u32, Instant, Instant)> {
+        self.sas
+            .iter()
+            .flat_map(|s| s.children.iter().map(|c| (c.inbound_spi, c.outbound_spi, c.rekey_at, c.expire_at)))
+            .collect()
+    }
+
+    /// When the established IKE SA is due for rekeying.
+    pub fn ike_rekey_at(&self) -> Option<Instant> {
+        self.sas
+            .iter()
+            .filter(|s| s.state == SaState::Established && s.successor.is_none())
+            .filter_map(|s| s.rekey_at)
+            .min()
+    }
+
+    /// Number of Child SAs held (all IKE SAs, all states).
+    pub fn child_sa_count(&self) -> usize {
+        self.sas.iter().map(|s| s.children.len()).sum()
     }
 
     /// Whether an IKE SA is being set up (IKE_SA_INIT or IKE_AUTH in flight) or deleted.
@@ -185,7 +220,9 @@ impl Connection {
     pub fn close(&mut self, now: Instant) {
         for idx in 0..self.sas.len() {
             match self.sas[idx].state {
-                SaState::Established if self.sas[idx].outstanding.is_none() => {
+                SaState::Established => {
+                    // Whatever was in flight (a rekey, a liveness check) is abandoned.
+                    self.sas[idx].outstanding = None;
                     self.start_informational(idx, now, informational::InfoKind::DeleteIke);
                 }
                 SaState::Deleting => {}
@@ -312,6 +349,7 @@ impl Connection {
                 Task::Informational(t) => {
                     self.process_informational_response(idx, now, t, payloads)
                 }
+                Task::Rekey(t) => self.process_rekey_response(idx, now, t, payloads),
             }
         } else {
             let sa = &self.sas[idx];
@@ -325,13 +363,7 @@ impl Connection {
                         self.handle_informational_request(idx, now, h.message_id, payloads)
                     }
                     ExchangeType::CREATE_CHILD_SA => {
-                        // Rekeying and additional Child SAs arrive with the life-cycle work;
-                        // until then refuse politely so the peer keeps its current SAs.
-                        let n = Payload::Notify(cgw_wire::Notify::new(
-                            cgw_wire::NotifyType::NO_ADDITIONAL_SAS,
-                            vec![],
-                        ));
-                        self.send_response(idx, h.exchange, h.message_id, &[n]);
+                        self.handle_create_child_sa_request(idx, now, h.message_id, payloads)
                     }
                     _ => {
                         let n = Payload::Notify(cgw_wire::Notify::new(
@@ -378,8 +410,9 @@ impl Connection {
         }
     }
 
-    /// Advances timers: retransmissions, half-open expiry.
+    /// Advances timers: retransmissions, half-open expiry, rekeying and expiry of SAs.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.lifecycle_timers(now);
         for idx in 0..self.sas.len() {
             if let Some(d) = self.sas[idx].half_open_deadline {
                 if now >= d && self.sas[idx].state == SaState::InitAnswered {
@@ -432,6 +465,44 @@ impl Connection {
         self.reap();
     }
 
+    /// Starts the rekeys and deletes whose time has come, one exchange per IKE SA at a time.
+    fn lifecycle_timers(&mut self, now: Instant) {
+        for idx in 0..self.sas.len() {
+            let sa = &self.sas[idx];
+            if sa.state != SaState::Established || sa.outstanding.is_some() {
+                continue;
+            }
+            // Hard lifetime: a Child SA that could not be rekeyed in time goes.
+            if let Some(c) = sa
+                .children
+                .iter()
+                .find(|c| now >= c.hard_deadline() && matches!(c.state, crate::sa::ChildState::Installed | crate::sa::ChildState::Rekeyed))
+            {
+                let spi = c.inbound_spi;
+                if let Some(c) = self.sas[idx].children.iter_mut().find(|c| c.inbound_spi == spi) {
+                    c.state = crate::sa::ChildState::Deleting;
+                }
+                self.start_informational(idx, now, informational::InfoKind::DeleteChild(vec![spi]));
+                continue;
+            }
+            if sa.successor.is_none() && sa.rekey_at.is_some_and(|t| now >= t) {
+                self.start_ike_rekey(idx, now, None, 0);
+                continue;
+            }
+            if sa.successor.is_some() {
+                continue;
+            }
+            if let Some(c) = sa
+                .children
+                .iter()
+                .find(|c| c.state == crate::sa::ChildState::Installed && now >= c.rekey_at)
+            {
+                let spi = c.inbound_spi;
+                self.start_child_rekey(idx, now, spi, None, 0);
+            }
+        }
+    }
+
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
@@ -448,7 +519,23 @@ impl Connection {
                 } else {
                     None
                 };
-                [rt, ho]
+                // Life-cycle deadlines count only while no exchange is in flight (they start
+                // one); the response or its retransmission timer comes first otherwise.
+                let lc = if s.state == SaState::Established && s.outstanding.is_none() && s.successor.is_none() {
+                    let child = s
+                        .children
+                        .iter()
+                        .filter_map(|c| match c.state {
+                            crate::sa::ChildState::Installed => Some(c.rekey_at.min(c.expire_at)),
+                            crate::sa::ChildState::Rekeyed => Some(c.hard_deadline()),
+                            _ => None,
+                        })
+                        .min();
+                    [child, s.rekey_at].into_iter().flatten().min()
+                } else {
+                    None
+                };
+                [rt, ho, lc]
             })
             .flatten()
             .min()
@@ -544,6 +631,7 @@ impl Connection {
             self.events.push_back(Event::ChildSaDeleted {
                 inbound_spi: c.inbound_spi,
                 outbound_spi: c.outbound_spi,
+                rekeyed: false,
             });
         }
     }
@@ -553,6 +641,11 @@ impl Connection {
         let mut b = [0u8; N];
         self.rng.fill(&mut b);
         b
+    }
+
+    /// A random number in [0, 1).
+    pub(crate) fn random_unit(&mut self) -> f64 {
+        (u64::from_be_bytes(self.random::<8>()) >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// A fresh ESP SPI (never 0-255, reserved by RFC 4303).

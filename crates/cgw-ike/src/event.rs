@@ -10,12 +10,30 @@ pub enum Event {
     IkeSaEstablished(IkeSaInfo),
     /// A Child SA is ready: install its ESP SAs (inbound first).
     ChildSaEstablished(ChildSaInfo),
+    /// Switch outbound traffic to this Child SA's outbound SA (installed earlier with
+    /// `outbound_active: false`).
+    ChildSaOutboundActivated {
+        /// Our inbound SPI of the Child SA.
+        inbound_spi: u32,
+        /// Its outbound SPI.
+        outbound_spi: u32,
+    },
     /// A Child SA is gone: remove its ESP SAs.
     ChildSaDeleted {
         /// Our inbound SPI.
         inbound_spi: u32,
         /// Our outbound SPI (the peer's inbound SPI).
         outbound_spi: u32,
+        /// It was replaced by a rekey: keep accepting on its inbound SA for a short grace
+        /// period, since packets sent just before the switch may still be in flight.
+        rekeyed: bool,
+    },
+    /// An IKE SA was replaced by a new one (rekey); its Child SAs now belong to the new one.
+    IkeSaRekeyed {
+        /// SPIs of the old IKE SA.
+        old: ([u8; 8], [u8; 8]),
+        /// The new IKE SA.
+        new: IkeSaInfo,
     },
     /// An IKE SA ended without error (deleted by us or by the peer).
     IkeSaDeleted {
@@ -105,4 +123,9 @@ pub struct ChildSaInfo {
     pub replay_window: u32,
     /// The IKE SA this Child SA belongs to (initiator's SPI, responder's SPI).
     pub ike_spis: ([u8; 8], [u8; 8]),
+    /// Install the outbound SA as the one in use now. When false, install it but keep sending
+    /// on the current one until [`Event::ChildSaOutboundActivated`].
+    pub outbound_active: bool,
+    /// The inbound SPI of the Child SA this one replaces (rekey), if any.
+    pub rekey_of: Option<u32>,
 }

@@ -54,17 +54,63 @@ pub(crate) struct Outstanding {
     pub(crate) task: Task,
 }
 
+/// Where a Child SA is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChildState {
+    /// Carrying traffic.
+    Installed,
+    /// We are rekeying it (CREATE_CHILD_SA in flight).
+    Rekeying,
+    /// Replaced by a newer Child SA; its Delete is pending.
+    Rekeyed,
+    /// We sent a Delete for it.
+    Deleting,
+}
+
+/// What we learned when the peer rekeyed a Child SA (kept to resolve a collision with our
+/// own rekey of it, RFC 7296 2.8.1).
+#[derive(Debug, Clone)]
+pub(crate) struct PassiveRekey {
+    /// Inbound SPI of the Child SA the peer's exchange created.
+    pub(crate) new_inbound_spi: u32,
+    /// The lowest nonce of that exchange.
+    pub(crate) min_nonce: Vec<u8>,
+}
+
+/// How long a Child SA replaced by the peer's rekey may outlive its hard lifetime while we
+/// wait for the peer (the rekey's initiator) to delete it: deleting it ourselves would cut the
+/// peer's traffic if our response is still in retransmission.
+pub(crate) const REKEYED_SLACK: std::time::Duration = std::time::Duration::from_secs(180);
+
 /// A Child SA as the IKE SA knows it.
 #[derive(Debug, Clone)]
 pub(crate) struct ChildSa {
     pub(crate) inbound_spi: u32,
     pub(crate) outbound_spi: u32,
-    #[allow(dead_code)]
     pub(crate) suite: EspSuite,
-    #[allow(dead_code)]
     pub(crate) local_ts: Vec<TrafficSelector>,
-    #[allow(dead_code)]
     pub(crate) remote_ts: Vec<TrafficSelector>,
+    pub(crate) state: ChildState,
+    /// When we start rekeying it (soft lifetime).
+    pub(crate) rekey_at: Instant,
+    /// When it expires if not rekeyed (hard lifetime).
+    pub(crate) expire_at: Instant,
+    pub(crate) created: Instant,
+    pub(crate) passive_rekey: Option<PassiveRekey>,
+    /// The outbound SA is not in use yet (responder of a rekey: it waits for the initiator's
+    /// Delete of the old Child SA, or for its own rekey to win).
+    pub(crate) outbound_pending: bool,
+}
+
+impl ChildSa {
+    /// When our timers delete it.
+    pub(crate) fn hard_deadline(&self) -> Instant {
+        if self.state == ChildState::Rekeyed && self.passive_rekey.is_some() {
+            self.expire_at + REKEYED_SLACK
+        } else {
+            self.expire_at
+        }
+    }
 }
 
 pub(crate) struct IkeSa {
@@ -95,8 +141,29 @@ pub(crate) struct IkeSa {
     /// Responder: when an IKE SA without IKE_AUTH is dropped.
     pub(crate) half_open_deadline: Option<Instant>,
     pub(crate) children: Vec<ChildSa>,
-    #[allow(dead_code)]
     pub(crate) created: Instant,
+    /// When we start rekeying the IKE SA.
+    pub(crate) rekey_at: Option<Instant>,
+    /// The IKE SA that replaces this one (set when a rekey of it completed, by either side).
+    pub(crate) successor: Option<([u8; 8], [u8; 8])>,
+    /// The peer rekeyed this IKE SA: (successor's SPIs, lowest nonce of that exchange).
+    pub(crate) passive_rekey: Option<(([u8; 8], [u8; 8]), Vec<u8>)>,
+    /// Child SA rekeys the peer made that we answered, by the old Child SA's inbound SPI: kept
+    /// after the old Child SA is gone, to resolve a collision with our own rekey of it.
+    pub(crate) passive_child_rekeys: Vec<(u32, PassiveRekey)>,
+    /// Whether the peer said it supports IKE fragmentation (RFC 7383).
+    pub(crate) peer_fragmentation: bool,
+    /// SKF fragments being collected: (message ID, first inner payload type, fragments).
+    pub(crate) fragments: Option<Reassembly>,
+}
+
+/// Fragments of one message being reassembled (RFC 7383 2.6).
+pub(crate) struct Reassembly {
+    pub(crate) message_id: u32,
+    pub(crate) response: bool,
+    pub(crate) total: u16,
+    pub(crate) first_inner: cgw_wire::PayloadType,
+    pub(crate) parts: Vec<Option<Vec<u8>>>,
 }
 
 impl IkeSa {
@@ -133,6 +200,12 @@ impl IkeSa {
             half_open_deadline: None,
             children: Vec::new(),
             created: now,
+            rekey_at: None,
+            successor: None,
+            passive_rekey: None,
+            passive_child_rekeys: Vec::new(),
+            peer_fragmentation: false,
+            fragments: None,
         }
     }
 

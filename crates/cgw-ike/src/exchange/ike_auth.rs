@@ -6,7 +6,7 @@ use crate::event::{ChildSaInfo, ChildSaKeys, IkeSaInfo};
 use crate::proposal::{
     describe_offer, esp_acceptable, esp_choice, esp_offer, parse_esp_choice, select_esp,
 };
-use crate::sa::{ChildSa, SaState};
+use crate::sa::{ChildSa, ChildState, SaState};
 use crate::{Connection, EspSuite, Event, IkeError};
 use cgw_crypto::{auth, keys, Secret};
 use cgw_wire::{
@@ -109,7 +109,7 @@ impl Connection {
     pub(crate) fn process_ike_auth_response(
         &mut self,
         idx: usize,
-        _now: Instant,
+        now: Instant,
         task: InitiatorTask,
         p: Vec<Payload>,
     ) {
@@ -158,7 +158,7 @@ impl Connection {
             self.fail_sa(idx, IkeError::AuthenticationFailed { detail }, false);
             return;
         }
-        self.ike_sa_established(idx, id_r.to_string());
+        self.ike_sa_established(idx, now, id_r.to_string());
 
         // The Child SA.
         if find_notify(&p, NotifyType::NO_PROPOSAL_CHOSEN).is_some() {
@@ -219,16 +219,21 @@ impl Connection {
             });
             return;
         }
-        let ts_i = ts_i.to_vec();
-        let ts_r = ts_r.to_vec();
-        self.child_sa_established(
-            idx,
-            esp,
-            task.child_spi,
-            u32::from_be_bytes(peer_spi),
-            ts_i,
-            ts_r,
-        );
+        let sa = &self.sas[idx];
+        let c = NewChild {
+            suite: esp,
+            inbound_spi: task.child_spi,
+            outbound_spi: u32::from_be_bytes(peer_spi),
+            ts_i: ts_i.to_vec(),
+            ts_r: ts_r.to_vec(),
+            ni: sa.ni.clone(),
+            nr: sa.nr.clone(),
+            g_ir: None,
+            exchange_initiator: true,
+            outbound_active: true,
+            rekey_of: None,
+        };
+        self.child_sa_established(idx, now, c);
     }
 
     pub(crate) fn handle_ike_auth_request(
@@ -351,9 +356,23 @@ impl Connection {
         }
         self.send_response(idx, ExchangeType::IKE_AUTH, message_id, &resp);
         let initial_contact = find_notify(&p, NotifyType::INITIAL_CONTACT).is_some();
-        self.ike_sa_established(idx, id_i.to_string());
+        self.ike_sa_established(idx, now, id_i.to_string());
         if let Some((esp, spi, peer_spi, n_i, n_r)) = child {
-            self.child_sa_established(idx, esp, spi, peer_spi, n_i, n_r);
+            let sa = &self.sas[idx];
+            let c = NewChild {
+                suite: esp,
+                inbound_spi: spi,
+                outbound_spi: peer_spi,
+                ts_i: n_i,
+                ts_r: n_r,
+                ni: sa.ni.clone(),
+                nr: sa.nr.clone(),
+                g_ir: None,
+                exchange_initiator: false,
+                outbound_active: true,
+                rekey_of: None,
+            };
+            self.child_sa_established(idx, now, c);
         }
         if initial_contact {
             self.replace_old_sas(idx, now);
@@ -377,8 +396,11 @@ impl Connection {
         }
     }
 
-    fn ike_sa_established(&mut self, idx: usize, peer_id: String) {
+    fn ike_sa_established(&mut self, idx: usize, now: Instant, peer_id: String) {
+        let lt = self.config.lifetimes;
+        let r = self.random_unit();
         let sa = &mut self.sas[idx];
+        sa.rekey_at = Some(now + lt.soft(lt.ike, r));
         sa.state = SaState::Established;
         sa.half_open_deadline = None;
         // The AUTH payloads are done with the IKE_SA_INIT messages.
@@ -398,23 +420,16 @@ impl Connection {
         self.events.push_back(Event::IkeSaEstablished(info));
     }
 
-    /// Derives the Child SA's keys (RFC 7296 2.17, no PFS for the first Child SA) and
-    /// reports it.
-    pub(crate) fn child_sa_established(
-        &mut self,
-        idx: usize,
-        suite: EspSuite,
-        inbound_spi: u32,
-        outbound_spi: u32,
-        ts_i: Vec<TrafficSelector>,
-        ts_r: Vec<TrafficSelector>,
-    ) {
+    /// Derives a Child SA's keys (RFC 7296 2.17) and reports it: the first Child SA from
+    /// IKE_AUTH (the IKE SA's nonces, no PFS) and those of CREATE_CHILD_SA (that exchange's
+    /// nonces, and its Diffie-Hellman secret with PFS).
+    pub(crate) fn child_sa_established(&mut self, idx: usize, now: Instant, c: NewChild) {
         let sa = &self.sas[idx];
         let keys = sa.keys.as_ref().expect("keys");
         let prf = sa.suite.expect("suite").prf;
-        let ek = suite.encr.key_material_len();
-        let ik = suite.integ.map_or(0, |i| i.key_len());
-        let km = match keys::child_keymat(prf, &keys.sk_d, None, &sa.ni, &sa.nr, 2 * (ek + ik)) {
+        let ek = c.suite.encr.key_material_len();
+        let ik = c.suite.integ.map_or(0, |i| i.key_len());
+        let km = match keys::child_keymat(prf, &keys.sk_d, c.g_ir.as_deref().map(|v| &v[..]), &c.ni, &c.nr, 2 * (ek + ik)) {
             Ok(k) => k,
             Err(e) => {
                 self.events.push_back(Event::ChildSaFailed {
@@ -432,15 +447,15 @@ impl Connection {
             encr_key: part(ek + ik, ek),
             integ_key: part(2 * ek + ik, ik),
         };
-        let (inbound, outbound, local_ts, remote_ts) = if sa.initiator {
-            (r_to_i, i_to_r, ts_i, ts_r)
+        let (inbound, outbound, local_ts, remote_ts) = if c.exchange_initiator {
+            (r_to_i, i_to_r, c.ts_i, c.ts_r)
         } else {
-            (i_to_r, r_to_i, ts_r, ts_i)
+            (i_to_r, r_to_i, c.ts_r, c.ts_i)
         };
         let info = ChildSaInfo {
-            inbound_spi,
-            outbound_spi,
-            suite,
+            inbound_spi: c.inbound_spi,
+            outbound_spi: c.outbound_spi,
+            suite: c.suite,
             inbound,
             outbound,
             local_ts: local_ts.clone(),
@@ -450,14 +465,46 @@ impl Connection {
             remote: sa.remote,
             replay_window: self.config.replay_window,
             ike_spis: (sa.spi_i, sa.spi_r),
+            outbound_active: c.outbound_active,
+            rekey_of: c.rekey_of,
         };
+        let lt = self.config.lifetimes;
+        let r = self.random_unit();
         self.sas[idx].children.push(ChildSa {
-            inbound_spi,
-            outbound_spi,
-            suite,
+            inbound_spi: c.inbound_spi,
+            outbound_spi: c.outbound_spi,
+            suite: c.suite,
             local_ts,
             remote_ts,
+            state: ChildState::Installed,
+            rekey_at: now + lt.soft(lt.child, r),
+            expire_at: now + lt.child,
+            created: now,
+            passive_rekey: None,
+            outbound_pending: !c.outbound_active,
         });
+        self.stats.child_sas_created += 1;
         self.events.push_back(Event::ChildSaEstablished(info));
     }
+}
+
+/// A negotiated Child SA waiting for its keys.
+pub(crate) struct NewChild {
+    pub(crate) suite: EspSuite,
+    pub(crate) inbound_spi: u32,
+    pub(crate) outbound_spi: u32,
+    /// The traffic selectors of the exchange's initiator and responder.
+    pub(crate) ts_i: Vec<TrafficSelector>,
+    pub(crate) ts_r: Vec<TrafficSelector>,
+    /// The exchange's nonces (for IKE_AUTH, the IKE SA's).
+    pub(crate) ni: Vec<u8>,
+    pub(crate) nr: Vec<u8>,
+    /// The exchange's Diffie-Hellman secret with PFS.
+    pub(crate) g_ir: Option<Secret>,
+    /// We initiated the exchange that created it.
+    pub(crate) exchange_initiator: bool,
+    /// Send on it at once.
+    pub(crate) outbound_active: bool,
+    /// The Child SA it replaces.
+    pub(crate) rekey_of: Option<u32>,
 }

@@ -197,6 +197,7 @@ impl Connection {
         };
         self.last_heard = Some(now);
         let sa = &mut self.sas[idx];
+        sa.peer_fragmentation = find_notify(p, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         sa.spi_r = h.spi_r;
         sa.nr = nr;
         sa.init_response = datagram[..h.length as usize].to_vec();
@@ -318,6 +319,7 @@ impl Connection {
         sa.nr = nr.clone();
         sa.peer_next_message_id = 1;
         sa.half_open_deadline = Some(now + self.config.half_open_timeout);
+        sa.peer_fragmentation = find_notify(p, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         detect_nat(&mut sa, p, local, remote);
 
         let mut payloads = vec![
@@ -442,10 +444,15 @@ fn parse_init_response(
 /// Derives SKEYSEED and the IKE SA keys and installs them in `sa`.
 fn install_keys(sa: &mut IkeSa, suite: IkeSuite, g_ir: &Secret) -> Result<(), IkeError> {
     let skeyseed = keys::skeyseed(suite.prf, &sa.ni, &sa.nr, g_ir);
+    install_keys_from(sa, suite, &skeyseed)
+}
+
+/// Derives the seven keys from SKEYSEED (RFC 7296 2.14) and installs them in `sa`.
+pub(crate) fn install_keys_from(sa: &mut IkeSa, suite: IkeSuite, skeyseed: &[u8]) -> Result<(), IkeError> {
     let integ_len = suite.integ.map_or(0, |i| i.key_len());
     let k = keys::derive_ike_sa_keys(
         suite.prf,
-        &skeyseed,
+        skeyseed,
         &sa.ni,
         &sa.nr,
         &sa.spi_i,
@@ -478,7 +485,7 @@ fn install_keys(sa: &mut IkeSa, suite: IkeSuite, g_ir: &Secret) -> Result<(), Ik
 }
 
 /// NAT_DETECTION_SOURCE_IP and NAT_DETECTION_DESTINATION_IP for a message from `local` to `remote`.
-fn nat_detection_payloads(
+pub(crate) fn nat_detection_payloads(
     spi_i: &[u8; 8],
     spi_r: &[u8; 8],
     local: SocketAddr,

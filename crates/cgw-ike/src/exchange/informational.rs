@@ -2,7 +2,7 @@
 //! for Child SAs and the IKE SA, from either side.
 
 use super::Task;
-use crate::sa::SaState;
+use crate::sa::{ChildState, SaState};
 use crate::{Connection, Event};
 use cgw_wire::{Delete, ExchangeType, Payload, ProtocolId};
 use std::time::Instant;
@@ -58,42 +58,52 @@ impl Connection {
     ) {
         match task.kind {
             InfoKind::Liveness => {}
-            InfoKind::DeleteIke => {
-                self.remove_children(idx);
-                let sa = &mut self.sas[idx];
-                sa.state = SaState::Dead;
-                self.events.push_back(Event::IkeSaDeleted {
-                    spi_i: sa.spi_i,
-                    spi_r: sa.spi_r,
-                    by_peer: false,
-                });
-            }
-            InfoKind::DeleteChild(spis) => {
-                let sa = &mut self.sas[idx];
-                let (gone, keep): (Vec<_>, Vec<_>) = sa
-                    .children
-                    .drain(..)
-                    .partition(|c| spis.contains(&c.inbound_spi));
-                sa.children = keep;
-                for c in gone {
-                    self.events.push_back(Event::ChildSaDeleted {
-                        inbound_spi: c.inbound_spi,
-                        outbound_spi: c.outbound_spi,
-                    });
-                }
+            InfoKind::DeleteIke => self.ike_sa_gone(idx, false),
+            InfoKind::DeleteChild(spis) => self.children_gone(idx, &spis),
+        }
+    }
+
+    /// IKE SA `idx` is deleted: its Child SAs move to its successor if it was rekeyed, and
+    /// go with it otherwise.
+    fn ike_sa_gone(&mut self, idx: usize, by_peer: bool) {
+        let rekeyed = self.move_children_to_successor(idx);
+        if !rekeyed {
+            self.remove_children(idx);
+        }
+        let sa = &mut self.sas[idx];
+        sa.state = SaState::Dead;
+        if !rekeyed {
+            self.events.push_back(Event::IkeSaDeleted {
+                spi_i: sa.spi_i,
+                spi_r: sa.spi_r,
+                by_peer,
+            });
+        }
+    }
+
+    /// Forgets the Child SAs with these inbound SPIs.
+    fn children_gone(&mut self, idx: usize, spis: &[u32]) {
+        let sa = &mut self.sas[idx];
+        let (gone, keep): (Vec<_>, Vec<_>) = sa.children.drain(..).partition(|c| spis.contains(&c.inbound_spi));
+        sa.children = keep;
+        for c in gone {
+            self.events.push_back(Event::ChildSaDeleted {
+                inbound_spi: c.inbound_spi,
+                outbound_spi: c.outbound_spi,
+                rekeyed: c.state == ChildState::Rekeyed || c.passive_rekey.is_some(),
+            });
+            // A rekey we answered is complete once the initiator deletes the old Child SA:
+            // from now on we send on the new one.
+            if let Some(pr) = c.passive_rekey {
+                self.activate_outbound(idx, pr.new_inbound_spi);
             }
         }
     }
 
-    pub(crate) fn handle_informational_request(
-        &mut self,
-        idx: usize,
-        _now: Instant,
-        message_id: u32,
-        p: Vec<Payload>,
-    ) {
+    pub(crate) fn handle_informational_request(&mut self, idx: usize, _now: Instant, message_id: u32, p: Vec<Payload>) {
         let mut delete_ike = false;
-        let mut our_inbound = Vec::new();
+        let mut gone = Vec::new();
+        let mut answer = Vec::new();
         for x in &p {
             if let Payload::Delete(d) = x {
                 match d.protocol {
@@ -105,12 +115,13 @@ impl Connection {
                             };
                             // The peer names its inbound SPIs, our outbound ones.
                             let out = u32::from_be_bytes(spi);
-                            if let Some(c) = self.sas[idx]
-                                .children
-                                .iter()
-                                .find(|c| c.outbound_spi == out)
-                            {
-                                our_inbound.push(c.inbound_spi);
+                            if let Some(c) = self.sas[idx].children.iter().find(|c| c.outbound_spi == out) {
+                                gone.push(c.inbound_spi);
+                                // RFC 7296 1.4.1: SAs we are deleting ourselves are not
+                                // named in the answer.
+                                if c.state != ChildState::Deleting {
+                                    answer.push(c.inbound_spi);
+                                }
                             }
                         }
                     }
@@ -120,38 +131,18 @@ impl Connection {
         }
         if delete_ike {
             self.send_response(idx, ExchangeType::INFORMATIONAL, message_id, &[]);
-            self.remove_children(idx);
-            let sa = &mut self.sas[idx];
-            sa.state = SaState::Dead;
-            self.events.push_back(Event::IkeSaDeleted {
-                spi_i: sa.spi_i,
-                spi_r: sa.spi_r,
-                by_peer: true,
-            });
+            self.ike_sa_gone(idx, true);
             return;
         }
         let mut resp = Vec::new();
-        if !our_inbound.is_empty() {
+        if !answer.is_empty() {
             resp.push(Payload::Delete(Delete {
                 protocol: ProtocolId::ESP,
-                spis: our_inbound
-                    .iter()
-                    .map(|s| s.to_be_bytes().to_vec())
-                    .collect(),
+                spis: answer.iter().map(|s| s.to_be_bytes().to_vec()).collect(),
             }));
         }
+        // Announce first (make-before-break), then answer.
+        self.children_gone(idx, &gone);
         self.send_response(idx, ExchangeType::INFORMATIONAL, message_id, &resp);
-        let sa = &mut self.sas[idx];
-        let (gone, keep): (Vec<_>, Vec<_>) = sa
-            .children
-            .drain(..)
-            .partition(|c| our_inbound.contains(&c.inbound_spi));
-        sa.children = keep;
-        for c in gone {
-            self.events.push_back(Event::ChildSaDeleted {
-                inbound_spi: c.inbound_spi,
-                outbound_spi: c.outbound_spi,
-            });
-        }
     }
 }

@@ -2,6 +2,7 @@
 //! [`Connection`](crate::Connection) the functions that build its requests, answer the peer's
 //! requests and process responses; the request in flight carries its [`Task`] state.
 
+pub(crate) mod create_child_sa;
 pub(crate) mod ike_auth;
 pub(crate) mod ike_sa_init;
 pub(crate) mod informational;
@@ -11,6 +12,7 @@ pub(crate) enum Task {
     IkeSaInit(ike_sa_init::InitiatorTask),
     IkeAuth(ike_auth::InitiatorTask),
     Informational(informational::InitiatorTask),
+    Rekey(create_child_sa::RekeyTask),
 }
 
 use cgw_wire::{Notify, NotifyType, Payload};

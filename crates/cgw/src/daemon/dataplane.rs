@@ -100,8 +100,17 @@ pub enum Command {
         remote: SocketAddr,
         /// UDP-encapsulate (NAT-T) or raw ESP.
         udp_encap: bool,
+        /// Send on the new outbound SA at once; otherwise keep it until `ActivateOutbound`.
+        activate: bool,
     },
-    /// Removes the ESP SAs of a Child SA.
+    /// Switches outbound traffic to a Child SA installed earlier (make-before-break).
+    ActivateOutbound {
+        /// Tunnel index.
+        tunnel: usize,
+        /// The Child SA's inbound SPI.
+        inbound_spi: u32,
+    },
+    /// Removes the ESP SAs of a Child SA; its inbound SA keeps accepting for `grace`.
     RemoveChild {
         /// Tunnel index.
         tunnel: usize,
@@ -109,6 +118,8 @@ pub enum Command {
         inbound_spi: u32,
         /// Our outbound SPI.
         outbound_spi: u32,
+        /// How long the inbound SA still accepts packets (rekeyed SAs).
+        grace: std::time::Duration,
     },
     /// Sends an ICMP echo request to AWS's inside address through the tunnel.
     Echo {
@@ -133,6 +144,13 @@ pub enum Event {
         /// The IKE message.
         data: Vec<u8>,
     },
+    /// The outbound SA is near its sequence number limit: rekey its Child SA.
+    RekeyNeeded {
+        /// Tunnel index.
+        tunnel: usize,
+        /// The Child SA's inbound SPI.
+        inbound_spi: u32,
+    },
     /// An answer to a monitor echo.
     EchoReply {
         /// Tunnel index.
@@ -145,11 +163,19 @@ pub enum Event {
 /// The monitor's ICMP identifier.
 pub const ECHO_ID: u16 = 0xc9_57;
 
+/// An outbound SA with where its packets go: (Child SA inbound SPI, SA, peer, UDP-encapsulated).
+type Outbound = (u32, Box<OutboundSa>, SocketAddr, bool);
+
 struct Tunnel {
     setup: TunnelSetup,
-    outbound: Option<(Box<OutboundSa>, SocketAddr, bool)>,
-    inbound: Vec<Box<InboundSa>>,
+    outbound: Option<Outbound>,
+    /// Installed but not yet in use (the responder of a rekey waits for the old SA's Delete).
+    pending: Vec<Outbound>,
+    /// Inbound SAs, with the time a replaced one stops accepting.
+    inbound: Vec<(Box<InboundSa>, Option<Instant>)>,
     counters: Arc<TunnelCounters>,
+    /// A rekey was requested for this outbound SA's Child SA already.
+    rekey_requested: bool,
 }
 
 /// The handle the control side keeps.
@@ -219,8 +245,10 @@ pub fn start(
             .map(|(setup, counters)| Tunnel {
                 setup,
                 outbound: None,
+                pending: Vec::new(),
                 inbound: Vec::new(),
                 counters,
+                rekey_requested: false,
             })
             .collect(),
         udp,
@@ -294,6 +322,10 @@ impl Dataplane {
             if !self.drain_commands() {
                 return;
             }
+            let now = Instant::now();
+            for t in self.tunnels.iter_mut() {
+                t.inbound.retain(|(_, until)| until.is_none_or(|u| now < u));
+            }
             if fds[1].revents != 0 {
                 self.receive_udp();
             }
@@ -318,28 +350,44 @@ impl Dataplane {
                     outbound,
                     remote,
                     udp_encap,
+                    activate,
                 } => {
                     if let Some(t) = self.tunnels.get_mut(tunnel) {
-                        // Make-before-break: the new inbound SA joins the old ones; the old
-                        // inbound SAs stay until removed, the outbound switches now.
-                        t.inbound.push(inbound);
-                        t.outbound = Some((outbound, remote, udp_encap));
+                        // Make-before-break: the new inbound SA joins the old ones.
+                        let child = inbound.spi();
+                        t.inbound.push((inbound, None));
+                        let o = (child, outbound, remote, udp_encap);
+                        if activate {
+                            t.outbound = Some(o);
+                            t.rekey_requested = false;
+                        } else {
+                            t.pending.push(o);
+                        }
+                    }
+                }
+                Command::ActivateOutbound { tunnel, inbound_spi } => {
+                    if let Some(t) = self.tunnels.get_mut(tunnel) {
+                        if let Some(pos) = t.pending.iter().position(|p| p.0 == inbound_spi) {
+                            t.outbound = Some(t.pending.remove(pos));
+                            t.rekey_requested = false;
+                        }
                     }
                 }
                 Command::RemoveChild {
                     tunnel,
                     inbound_spi,
                     outbound_spi,
+                    grace,
                 } => {
                     if let Some(t) = self.tunnels.get_mut(tunnel) {
-                        if let Some(pos) = t.inbound.iter().position(|s| s.spi() == inbound_spi) {
-                            let sa = t.inbound.remove(pos);
-                            account_drops(&t.counters, &sa);
+                        let until = Instant::now() + grace;
+                        for (sa, u) in t.inbound.iter_mut() {
+                            if sa.spi() == inbound_spi {
+                                *u = Some(until);
+                            }
                         }
-                        if t.outbound
-                            .as_ref()
-                            .is_some_and(|(o, ..)| o.spi() == outbound_spi)
-                        {
+                        t.pending.retain(|p| p.0 != inbound_spi);
+                        if t.outbound.as_ref().is_some_and(|o| o.1.spi() == outbound_spi) {
                             t.outbound = None;
                         }
                     }
@@ -375,11 +423,20 @@ impl Dataplane {
     /// `HEADROOM - headroom`, recorded by moving it to the buffer's start).
     fn encapsulate(&mut self, tunnel: usize, i: usize, len: usize) -> bool {
         let t = &mut self.tunnels[tunnel];
-        let Some((sa, remote, udp)) = t.outbound.as_mut() else {
+        let Some((child, sa, remote, udp)) = t.outbound.as_mut() else {
             inc(&t.counters.drop_no_sa);
             self.dests[i] = None;
             return false;
         };
+        // Ask for a rekey well before the 32-bit sequence number runs out.
+        let limit = if sa.esn() { cgw_esp::SOFT_SEQUENCE_LIMIT_64 } else { cgw_esp::SOFT_SEQUENCE_LIMIT_32 };
+        if !t.rekey_requested && sa.last_sequence_number() >= limit {
+            t.rekey_requested = true;
+            let _ = self.events.send(Event::RekeyNeeded {
+                tunnel,
+                inbound_spi: *child,
+            });
+        }
         match sa.encapsulate(&mut self.bufs[i], HEADROOM, len, 4) {
             Ok(r) => {
                 self.bufs[i].copy_within(r.clone(), 0);
@@ -490,7 +547,7 @@ impl Dataplane {
         if let Some(t) = self.tunnels.iter().find(|t| {
             t.outbound
                 .as_ref()
-                .is_some_and(|(_, r, _)| r.ip() == dst.ip())
+                .is_some_and(|o| o.2.ip() == dst.ip())
         }) {
             inc(&t.counters.io_errors);
         }
@@ -658,7 +715,7 @@ impl Dataplane {
         let found = self.tunnels.iter().enumerate().find_map(|(ti, t)| {
             t.inbound
                 .iter()
-                .position(|s| s.spi() == spi)
+                .position(|s| s.0.spi() == spi)
                 .map(|si| (ti, si))
         });
         let Some((ti, si)) = found else {
@@ -669,8 +726,8 @@ impl Dataplane {
             return;
         };
         let t = &mut self.tunnels[ti];
-        let before = *t.inbound[si].drops();
-        match t.inbound[si].decapsulate(pkt) {
+        let before = *t.inbound[si].0.drops();
+        match t.inbound[si].0.decapsulate(pkt) {
             Ok(d) => {
                 t.counters.last_rx_ms.store(now_ms, Ordering::Relaxed);
                 let inner = &mut pkt[d.inner.clone()];
@@ -690,7 +747,7 @@ impl Dataplane {
                 }
             }
             Err(_) => {
-                let after = *t.inbound[si].drops();
+                let after = *t.inbound[si].0.drops();
                 let c = &t.counters;
                 c.drop_bad_length
                     .fetch_add(after.bad_length - before.bad_length, Ordering::Relaxed);
@@ -713,10 +770,6 @@ impl Dataplane {
             }
         }
     }
-}
-
-fn account_drops(_c: &TunnelCounters, _sa: &InboundSa) {
-    // Drops are accumulated as they happen (see `esp`); nothing is lost when an SA goes.
 }
 
 fn pollfd(fd: RawFd) -> libc::pollfd {

@@ -21,13 +21,15 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UdpSocket, UnixListener};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// Interval of NAT keepalives (RFC 3948 4: 20 s is customary).
 const NAT_KEEPALIVE: Duration = Duration::from_secs(20);
 /// First and longest wait between attempts to bring a tunnel up.
 const RETRY_MIN: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(30);
+/// How long a replaced inbound SA still accepts packets after a rekey.
+const REKEY_GRACE: Duration = Duration::from_secs(5);
 
 struct MonitorState {
     next_ping: Instant,
@@ -58,6 +60,8 @@ struct TunnelCtl {
     ifindex: u32,
     ike: Option<IkeState>,
     child: Option<ChildState>,
+    /// A rekeyed Child SA whose outbound SA is not in use yet.
+    pending_child: Option<ChildState>,
     next_initiate: Option<Instant>,
     backoff: Duration,
     dpd_probe: Option<Instant>,
@@ -166,6 +170,7 @@ pub async fn run(config: CgwConfig) -> Result<()> {
             ifindex: ifindexes[i],
             ike: None,
             child: None,
+            pending_child: None,
             next_initiate: Some(first),
             backoff: RETRY_MIN,
             dpd_probe: None,
@@ -259,6 +264,12 @@ pub async fn run(config: CgwConfig) -> Result<()> {
             }
             Some(ev) = dp_rx.recv() => match ev {
                 dataplane::Event::Ike { local, remote, data } => dispatch_ike(&mut tunnels, local, remote, &data),
+                dataplane::Event::RekeyNeeded { tunnel, inbound_spi } => {
+                    if let Some(t) = tunnels.get_mut(tunnel) {
+                        info!("{}: ESP sequence numbers near their limit: rekeying the Child SA", t.cfg.name);
+                        t.conn.rekey_child_sa(Instant::now(), inbound_spi);
+                    }
+                }
                 dataplane::Event::EchoReply { tunnel, seq } => {
                     if let Some(t) = tunnels.get_mut(tunnel) {
                         if let Some((s, at)) = t.monitor.outstanding {
@@ -461,7 +472,12 @@ async fn tick(
         }
     }
 
-    // The engine's output.
+    // The engine's events first: a new inbound SA is installed before the response that
+    // announces it leaves (make-before-break).
+    while let Some(ev) = t.conn.poll_event() {
+        handle_event(t, index, now, ev, dp);
+    }
+    // Then its datagrams.
     while let Some(tx) = t.conn.poll_transmit() {
         let r = if tx.needs_non_esp_marker() {
             let mut m = Vec::with_capacity(tx.contents.len() + 4);
@@ -474,9 +490,6 @@ async fn tick(
         if let Err(e) = r {
             warn!("{}: sending IKE to {}: {e}", t.cfg.name, tx.remote);
         }
-    }
-    while let Some(ev) = t.conn.poll_event() {
-        handle_event(t, index, now, ev, dp);
     }
 }
 
@@ -520,40 +533,71 @@ fn handle_event(t: &mut TunnelCtl, index: usize, now: Instant, ev: Event, dp: &d
                     tunnel: index,
                     inbound: Box::new(inbound),
                     outbound: Box::new(outbound),
-                    remote: SocketAddr::new(
-                        c.remote.ip(),
-                        if c.udp_encap { cgw_ike::NAT_T_PORT } else { 0 },
-                    ),
+                    remote: SocketAddr::new(c.remote.ip(), if c.udp_encap { cgw_ike::NAT_T_PORT } else { 0 }),
                     udp_encap: c.udp_encap,
+                    activate: c.outbound_active,
                 });
-                t.child = Some(ChildState {
+                let state = ChildState {
                     inbound_spi: c.inbound_spi,
                     outbound_spi: c.outbound_spi,
                     algorithms: c.suite.to_string(),
                     udp_encap: c.udp_encap,
                     since: now,
-                });
-                t.monitor.next_ping = now;
+                };
+                if let Some(old) = c.rekey_of {
+                    info!("{name}: Child SA rekeyed (replaces inbound SPI {old:#010x})");
+                }
+                if c.outbound_active {
+                    if t.child.is_none() {
+                        t.monitor.next_ping = now;
+                    }
+                    t.child = Some(state);
+                } else {
+                    t.pending_child = Some(state);
+                }
             }
             Err(e) => {
                 error!("{name}: cannot install the Child SA: {e}");
                 t.last_error = Some(format!("cannot install the Child SA: {e}"));
             }
         },
+        Event::ChildSaOutboundActivated { inbound_spi, .. } => {
+            dp.send(Command::ActivateOutbound {
+                tunnel: index,
+                inbound_spi,
+            });
+            if let Some(p) = t.pending_child.take_if(|p| p.inbound_spi == inbound_spi) {
+                t.child = Some(p);
+            }
+        }
+        Event::IkeSaRekeyed { new, .. } => {
+            info!("{name}: IKE SA rekeyed ({})", new.suite);
+            if let Some(k) = t.ike.as_mut() {
+                let peer_id = std::mem::take(&mut k.info.peer_id);
+                k.info = new;
+                k.info.peer_id = peer_id;
+            }
+        }
         Event::ChildSaDeleted {
             inbound_spi,
             outbound_spi,
+            rekeyed,
         } => {
-            info!("{name}: Child SA {inbound_spi:#010x}/{outbound_spi:#010x} deleted");
+            if rekeyed {
+                debug!("{name}: replaced Child SA {inbound_spi:#010x}/{outbound_spi:#010x} deleted");
+            } else {
+                info!("{name}: Child SA {inbound_spi:#010x}/{outbound_spi:#010x} deleted");
+            }
             dp.send(Command::RemoveChild {
                 tunnel: index,
                 inbound_spi,
                 outbound_spi,
+                grace: if rekeyed { REKEY_GRACE } else { Duration::ZERO },
             });
-            if t.child
-                .as_ref()
-                .is_some_and(|c| c.inbound_spi == inbound_spi)
-            {
+            if t.pending_child.as_ref().is_some_and(|c| c.inbound_spi == inbound_spi) {
+                t.pending_child = None;
+            }
+            if t.child.as_ref().is_some_and(|c| c.inbound_spi == inbound_spi) && !rekeyed {
                 t.child = None;
                 t.monitor.up = false;
                 t.monitor.up_since = None;
