@@ -46,7 +46,12 @@ fn negotiate(ike: IkeProposal, esp: EspProposal, seed: u64) -> Ends {
     let mut rng = DeterministicRandom::new(seed);
     let (a_in, a_out) = cgw::child_sa::esp_sas(ca[0], &mut rng).unwrap();
     let (b_in, b_out) = cgw::child_sa::esp_sas(cb[0], &mut rng).unwrap();
-    Ends { a_in, a_out, b_in, b_out }
+    Ends {
+        a_in,
+        a_out,
+        b_in,
+        b_out,
+    }
 }
 
 fn send(tx: &mut OutboundSa, inner: &[u8]) -> Vec<u8> {
@@ -63,8 +68,14 @@ fn receive(rx: &mut InboundSa, mut pkt: Vec<u8>) -> Option<Vec<u8>> {
 
 fn suites() -> Vec<(IkeProposal, EspProposal)> {
     vec![
-        (IkeProposal::suite_b_gcm_256(), EspProposal::suite_b_gcm_256()),
-        (IkeProposal::suite_b_gcm_128(), EspProposal::suite_b_gcm_128()),
+        (
+            IkeProposal::suite_b_gcm_256(),
+            EspProposal::suite_b_gcm_256(),
+        ),
+        (
+            IkeProposal::suite_b_gcm_128(),
+            EspProposal::suite_b_gcm_128(),
+        ),
         (
             IkeProposal::parse("aes128-sha1-modp2048").unwrap(),
             EspProposal::parse("aes128-sha1-modp2048").unwrap(),
@@ -87,14 +98,28 @@ fn packets_of_every_size_flow_both_ways() {
         for len in 20..=1427usize {
             let inner = ipv4(len, len as u64);
             let got = receive(&mut e.b_in, send(&mut e.a_out, &inner));
-            assert_eq!(got.as_deref(), Some(&inner[..]), "{} A->B {len}", esp.describe());
+            assert_eq!(
+                got.as_deref(),
+                Some(&inner[..]),
+                "{} A->B {len}",
+                esp.describe()
+            );
             let got = receive(&mut e.a_in, send(&mut e.b_out, &inner));
-            assert_eq!(got.as_deref(), Some(&inner[..]), "{} B->A {len}", esp.describe());
+            assert_eq!(
+                got.as_deref(),
+                Some(&inner[..]),
+                "{} B->A {len}",
+                esp.describe()
+            );
         }
         // Shorter than an IPv4 header: not an IP packet, dropped and counted.
         for len in 1..20usize {
             let inner = vec![0x45; len];
-            assert_eq!(receive(&mut e.b_in, send(&mut e.a_out, &inner)), None, "{len}");
+            assert_eq!(
+                receive(&mut e.b_in, send(&mut e.a_out, &inner)),
+                None,
+                "{len}"
+            );
         }
         assert_eq!(e.b_in.drops().malformed_inner, 19);
         assert_eq!(e.b_in.drops().total(), 19);

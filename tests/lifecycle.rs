@@ -37,7 +37,9 @@ struct Run {
 fn establish(a: Config, b: Config, seed: u64) -> Run {
     let mut p = Pair::new(a, b, seed);
     p.a.initiate(p.now);
-    assert!(p.drive_until(100, |p| p.a.child_sa_count() == 1 && p.b.child_sa_count() == 1 && p.in_flight.is_empty()));
+    assert!(p.drive_until(100, |p| p.a.child_sa_count() == 1
+        && p.b.child_sa_count() == 1
+        && p.in_flight.is_empty()));
     let mut m = Model::default();
     m.apply_events(&p);
     Run { p, m }
@@ -49,31 +51,57 @@ fn run(r: &mut Run, total: Duration, quiet: Duration) {
     let end = r.p.now + total;
     let mut last_busy = r.p.now;
     while r.p.now < end {
-        let busy = !r.p.in_flight.is_empty() || r.p.a.exchange_in_flight() || r.p.b.exchange_in_flight();
+        let busy =
+            !r.p.in_flight.is_empty() || r.p.a.exchange_in_flight() || r.p.b.exchange_in_flight();
         if busy {
             last_busy = r.p.now;
         }
         let dense = r.p.now.duration_since(last_busy) < Duration::from_secs(5);
-        let dt = if dense { Duration::from_millis(20) } else { quiet };
+        let dt = if dense {
+            Duration::from_millis(20)
+        } else {
+            quiet
+        };
         let next = r.p.now + dt;
         r.p.run_until(next);
         r.m.apply_events(&r.p);
         r.m.tick(r.p.now, Duration::from_millis(5));
-        if std::env::var("CGW_DEBUG_LOSS").is_ok() && (!r.m.a.lost.is_empty() || !r.m.b.lost.is_empty()) {
+        if std::env::var("CGW_DEBUG_LOSS").is_ok()
+            && (!r.m.a.lost.is_empty() || !r.m.b.lost.is_empty())
+        {
             for (n, ev) in [("A", &r.p.a_events), ("B", &r.p.b_events)] {
                 for e in ev.iter().rev().take(40).rev() {
                     let s = match e {
-                        Event::ChildSaEstablished(c) => format!("ChildSaEstablished in {:#x} out {:#x} active {} rekey_of {:?}", c.inbound_spi, c.outbound_spi, c.outbound_active, c.rekey_of),
+                        Event::ChildSaEstablished(c) => format!(
+                            "ChildSaEstablished in {:#x} out {:#x} active {} rekey_of {:?}",
+                            c.inbound_spi, c.outbound_spi, c.outbound_active, c.rekey_of
+                        ),
                         other => format!("{other:?}"),
                     };
                     eprintln!("{n}: {s}");
                 }
             }
-            panic!("loss: {:?} {:?} stats {:?} {:?}", r.m.a.lost.first(), r.m.b.lost.first(), r.p.a.stats(), r.p.b.stats());
+            panic!(
+                "loss: {:?} {:?} stats {:?} {:?}",
+                r.m.a.lost.first(),
+                r.m.b.lost.first(),
+                r.p.a.stats(),
+                r.p.b.stats()
+            );
         }
-        assert!(r.p.a.is_established() && r.p.b.is_established(), "tunnel went down at {:?}", r.p.now);
-        assert!(r.p.a.ike_sa_count() <= 3 && r.p.b.ike_sa_count() <= 3, "IKE SAs leak");
-        assert!(r.p.a.child_sa_count() <= 4 && r.p.b.child_sa_count() <= 4, "Child SAs leak");
+        assert!(
+            r.p.a.is_established() && r.p.b.is_established(),
+            "tunnel went down at {:?}",
+            r.p.now
+        );
+        assert!(
+            r.p.a.ike_sa_count() <= 3 && r.p.b.ike_sa_count() <= 3,
+            "IKE SAs leak"
+        );
+        assert!(
+            r.p.a.child_sa_count() <= 4 && r.p.b.child_sa_count() <= 4,
+            "Child SAs leak"
+        );
     }
     // Let the last exchanges finish, then both sides must agree.
     r.p.drive(200);
@@ -81,12 +109,32 @@ fn run(r: &mut Run, total: Duration, quiet: Duration) {
     let t = r.p.now + Duration::from_secs(3);
     r.p.run_until(t);
     r.m.tick(r.p.now, Duration::from_millis(5));
-    r.m.tick(r.p.now + Duration::from_millis(10), Duration::from_millis(5));
-    assert!(r.m.a.lost.is_empty(), "A lost packets: {:?}", &r.m.a.lost[..r.m.a.lost.len().min(5)]);
-    assert!(r.m.b.lost.is_empty(), "B lost packets: {:?}", &r.m.b.lost[..r.m.b.lost.len().min(5)]);
-    let (ao, bo) = (r.m.a.outbound.as_ref().unwrap().1.spi(), r.m.b.outbound.as_ref().unwrap().1.spi());
-    assert!(r.m.b.inbound.contains_key(&ao), "B has no inbound SA for A's outbound {ao:#x}");
-    assert!(r.m.a.inbound.contains_key(&bo), "A has no inbound SA for B's outbound {bo:#x}");
+    r.m.tick(
+        r.p.now + Duration::from_millis(10),
+        Duration::from_millis(5),
+    );
+    assert!(
+        r.m.a.lost.is_empty(),
+        "A lost packets: {:?}",
+        &r.m.a.lost[..r.m.a.lost.len().min(5)]
+    );
+    assert!(
+        r.m.b.lost.is_empty(),
+        "B lost packets: {:?}",
+        &r.m.b.lost[..r.m.b.lost.len().min(5)]
+    );
+    let (ao, bo) = (
+        r.m.a.outbound.as_ref().unwrap().1.spi(),
+        r.m.b.outbound.as_ref().unwrap().1.spi(),
+    );
+    assert!(
+        r.m.b.inbound.contains_key(&ao),
+        "B has no inbound SA for A's outbound {ao:#x}"
+    );
+    assert!(
+        r.m.a.inbound.contains_key(&bo),
+        "A has no inbound SA for B's outbound {bo:#x}"
+    );
     let ta = r.p.a.child_sa_timers();
     let tb = r.p.b.child_sa_timers();
     let mut pa: Vec<(u32, u32)> = ta.iter().map(|c| (c.0, c.1)).collect();
@@ -97,22 +145,50 @@ fn run(r: &mut Run, total: Duration, quiet: Duration) {
     assert_eq!(r.p.a.ike_sa_secrets().len(), 1);
     assert_eq!(r.p.b.ike_sa_secrets().len(), 1);
     assert_eq!(
-        (r.p.a.ike_sa_secrets()[0].spi_i, r.p.a.ike_sa_secrets()[0].spi_r),
-        (r.p.b.ike_sa_secrets()[0].spi_i, r.p.b.ike_sa_secrets()[0].spi_r)
+        (
+            r.p.a.ike_sa_secrets()[0].spi_i,
+            r.p.a.ike_sa_secrets()[0].spi_r
+        ),
+        (
+            r.p.b.ike_sa_secrets()[0].spi_i,
+            r.p.b.ike_sa_secrets()[0].spi_r
+        )
     );
-    assert_eq!(r.m.a.received + r.m.b.received, r.m.a.sent + r.m.b.sent - r.m.in_flight() as u64);
+    assert_eq!(
+        r.m.a.received + r.m.b.received,
+        r.m.a.sent + r.m.b.sent - r.m.in_flight() as u64
+    );
 }
 
 #[test]
 fn two_weeks_with_aws_lifetimes() {
     let (a, b) = configs(aws_lifetimes());
     let mut r = establish(a, b, 1);
-    run(&mut r, Duration::from_secs(14 * 86_400), Duration::from_secs(30));
+    run(
+        &mut r,
+        Duration::from_secs(14 * 86_400),
+        Duration::from_secs(30),
+    );
     let (sa, sb) = (r.p.a.stats(), r.p.b.stats());
-    println!("two weeks: child rekeys {} / {}, IKE rekeys {} / {}, collisions {} / {}, packets {}", sa.child_rekeys, sb.child_rekeys, sa.ike_rekeys, sb.ike_rekeys, sa.rekey_collisions, sb.rekey_collisions, r.m.a.received + r.m.b.received);
+    println!(
+        "two weeks: child rekeys {} / {}, IKE rekeys {} / {}, collisions {} / {}, packets {}",
+        sa.child_rekeys,
+        sb.child_rekeys,
+        sa.ike_rekeys,
+        sb.ike_rekeys,
+        sa.rekey_collisions,
+        sb.rekey_collisions,
+        r.m.a.received + r.m.b.received
+    );
     // 14 days: about 14 * 24 Child rekeys and 14 * 3 IKE rekeys, shared by both sides.
-    assert!(sa.child_rekeys + sb.child_rekeys >= 14 * 24 * 2 / 2 - 20, "{sa:?} {sb:?}");
-    assert!(sa.ike_rekeys + sb.ike_rekeys >= 2 * 14 * 3 - 6, "{sa:?} {sb:?}");
+    assert!(
+        sa.child_rekeys + sb.child_rekeys >= 14 * 24 * 2 / 2 - 20,
+        "{sa:?} {sb:?}"
+    );
+    assert!(
+        sa.ike_rekeys + sb.ike_rekeys >= 2 * 14 * 3 - 6,
+        "{sa:?} {sb:?}"
+    );
 }
 
 #[test]
@@ -125,12 +201,28 @@ fn a_day_of_short_lifetimes_under_loss_duplication_and_reordering() {
             duplicate: 0.05,
             reorder: 0.1,
         };
-        run(&mut r, Duration::from_secs(6 * 3600), Duration::from_secs(1));
+        run(
+            &mut r,
+            Duration::from_secs(6 * 3600),
+            Duration::from_secs(1),
+        );
         let (sa, sb) = (r.p.a.stats(), r.p.b.stats());
-        println!("seed {seed}: child rekeys {} / {}, IKE rekeys {} / {}, collisions {} / {}", sa.child_rekeys, sb.child_rekeys, sa.ike_rekeys, sb.ike_rekeys, sa.rekey_collisions, sb.rekey_collisions);
+        println!(
+            "seed {seed}: child rekeys {} / {}, IKE rekeys {} / {}, collisions {} / {}",
+            sa.child_rekeys,
+            sb.child_rekeys,
+            sa.ike_rekeys,
+            sb.ike_rekeys,
+            sa.rekey_collisions,
+            sb.rekey_collisions
+        );
         assert!(sa.child_rekeys + sb.child_rekeys > 2 * 6 * 3600 / 45 - 100);
         assert!(sa.ike_rekeys + sb.ike_rekeys > 2 * 6 * 3600 / 120 - 40);
-        assert!(r.m.max_inbound <= 4, "inbound SAs held at once: {}", r.m.max_inbound);
+        assert!(
+            r.m.max_inbound <= 4,
+            "inbound SAs held at once: {}",
+            r.m.max_inbound
+        );
     }
 }
 
@@ -162,12 +254,26 @@ fn collide(child: bool) {
         // Who won: the surviving Child SA (or IKE SA) was created by the winner's exchange.
         let winner_is_a = if child {
             let survivor = r.p.a.child_sa_timers()[0].0;
-            child_sas(&r.p.a_events).iter().any(|c| c.inbound_spi == survivor && c.outbound_active)
+            child_sas(&r.p.a_events)
+                .iter()
+                .any(|c| c.inbound_spi == survivor && c.outbound_active)
         } else {
-            r.p.a_events.iter().rev().find_map(|e| match e {
-                Event::IkeSaRekeyed { new, .. } if (new.spi_i, new.spi_r) == (r.p.a.ike_sa_secrets()[0].spi_i, r.p.a.ike_sa_secrets()[0].spi_r) => Some(new.initiator),
-                _ => None,
-            }).expect("the surviving IKE SA came from a rekey")
+            r.p.a_events
+                .iter()
+                .rev()
+                .find_map(|e| match e {
+                    Event::IkeSaRekeyed { new, .. }
+                        if (new.spi_i, new.spi_r)
+                            == (
+                                r.p.a.ike_sa_secrets()[0].spi_i,
+                                r.p.a.ike_sa_secrets()[0].spi_r,
+                            ) =>
+                    {
+                        Some(new.initiator)
+                    }
+                    _ => None,
+                })
+                .expect("the surviving IKE SA came from a rekey")
         };
         if winner_is_a {
             a_won += 1;
@@ -176,7 +282,10 @@ fn collide(child: bool) {
         }
         assert!(ike_failures(&r.p.a_events).is_empty() && ike_failures(&r.p.b_events).is_empty());
     }
-    assert!(a_won > 0 && b_won > 0, "nonce order should fall both ways: A won {a_won}, B won {b_won}");
+    assert!(
+        a_won > 0 && b_won > 0,
+        "nonce order should fall both ways: A won {a_won}, B won {b_won}"
+    );
 }
 
 #[test]
@@ -212,7 +321,11 @@ fn rekey_started_by_either_side() {
         assert_eq!(r.p.a.stats().ike_rekeys, 1);
         assert_eq!(r.p.b.stats().child_rekeys, 1);
         assert_eq!(r.p.b.stats().ike_rekeys, 1);
-        assert!(r.p.a_events.iter().any(|e| matches!(e, Event::ChildSaDeleted { rekeyed: true, .. })));
+        assert!(r
+            .p
+            .a_events
+            .iter()
+            .any(|e| matches!(e, Event::ChildSaDeleted { rekeyed: true, .. })));
     }
 }
 
@@ -227,10 +340,20 @@ fn rekey_colliding_with_a_delete() {
     r.p.b.close(now);
     r.p.drive(200);
     assert!(!r.p.a.is_established() && !r.p.b.is_established());
-    assert_eq!(r.p.a.child_sa_count() + r.p.b.child_sa_count(), 0, "nothing leaks");
-    assert!(r.p.a_events.iter().any(|e| matches!(e, Event::IkeSaDeleted { by_peer: true, .. })));
+    assert_eq!(
+        r.p.a.child_sa_count() + r.p.b.child_sa_count(),
+        0,
+        "nothing leaks"
+    );
+    assert!(r
+        .p
+        .a_events
+        .iter()
+        .any(|e| matches!(e, Event::IkeSaDeleted { by_peer: true, .. })));
     // A gets a clean "deleted by peer", not an error, and can reconnect.
-    assert!(ike_failures(&r.p.a_events).iter().all(|e| !matches!(e, IkeError::Protocol(_))));
+    assert!(ike_failures(&r.p.a_events)
+        .iter()
+        .all(|e| !matches!(e, IkeError::Protocol(_))));
     r.p.a.initiate(r.p.now);
     r.p.drive(100);
     assert!(r.p.a.is_established() && r.p.b.is_established());
@@ -244,12 +367,70 @@ fn lifetimes_start_rekeys_on_time() {
     let before = r.p.a.child_sa_timers()[0];
     // Our rekey time lies in [lifetime - margin * (1 + fuzz) - margin / 4, lifetime - margin - margin / 4].
     let soft = before.2.duration_since(start);
-    assert!(soft >= Duration::from_millis(22_400) && soft <= Duration::from_millis(32_600), "{soft:?}");
+    assert!(
+        soft >= Duration::from_millis(22_400) && soft <= Duration::from_millis(32_600),
+        "{soft:?}"
+    );
     assert_eq!(before.3.duration_since(start).as_secs(), 45);
     run(&mut r, Duration::from_secs(40), Duration::from_millis(100));
     assert!(r.p.a.stats().child_rekeys + r.p.b.stats().child_rekeys >= 1);
-    assert!(!r.p.a.child_sa_timers().iter().any(|c| c.0 == before.0), "the old Child SA is gone");
+    assert!(
+        !r.p.a.child_sa_timers().iter().any(|c| c.0 == before.0),
+        "the old Child SA is gone"
+    );
 }
 
 #[allow(dead_code)]
 fn unused(_: Instant) {}
+
+#[test]
+fn ike_fragmentation_carries_large_messages_through_a_small_mtu() {
+    // Curve25519 keeps IKE_SA_INIT (which cannot be fragmented) under the path's 270 bytes;
+    // IKE_AUTH and the rekeys (with an ECP-384 PFS key) do not fit without fragmentation.
+    let ike = cgw_ike::IkeProposal::parse("aes256-sha384-curve25519").unwrap();
+    let (mut a, mut b) = configs(short_lifetimes());
+    a.ike_proposals = vec![ike.clone()];
+    b.ike_proposals = vec![ike.clone()];
+    a.fragment_size = 200;
+    b.fragment_size = 200;
+    let mut p = Pair::new(a, b, 90);
+    p.mtu = 270;
+    p.faults.reorder = 0.3;
+    p.faults.duplicate = 0.2;
+    p.a.initiate(p.now);
+    assert!(p.drive_until(200, |p| p.a.child_sa_count() == 1
+        && p.b.child_sa_count() == 1
+        && p.in_flight.is_empty()));
+    let skf = p
+        .wire_log
+        .iter()
+        .filter(|(_, _, _, m)| m[16] == cgw_wire::PayloadType::SKF.0)
+        .count();
+    assert!(skf >= 4, "IKE_AUTH went as fragments ({skf} SKF datagrams)");
+    assert_eq!(p.dropped_mtu, 0);
+    let mut m = Model::default();
+    m.apply_events(&p);
+    let mut r = Run { p, m };
+    run(&mut r, Duration::from_secs(600), Duration::from_millis(500));
+    assert!(r.p.a.stats().child_rekeys + r.p.b.stats().child_rekeys >= 10);
+    assert_eq!(r.p.dropped_mtu, 0, "every message fitted once fragmented");
+
+    // Without fragmentation the same path cannot carry IKE_AUTH.
+    let (mut a, mut b) = configs(short_lifetimes());
+    a.ike_proposals = vec![ike.clone()];
+    b.ike_proposals = vec![ike];
+    a.fragment_size = 65535;
+    b.fragment_size = 65535;
+    let mut p = Pair::new(a, b, 91);
+    p.mtu = 270;
+    p.a.initiate(p.now);
+    p.drive(300);
+    assert!(!p.a.is_established());
+    assert!(p.dropped_mtu > 0);
+    assert!(
+        p.wire_log
+            .iter()
+            .any(|(_, _, _, m)| m[18] == cgw_wire::ExchangeType::IKE_AUTH.0),
+        "IKE_SA_INIT got through"
+    );
+}

@@ -453,7 +453,11 @@ pub mod dataplane {
                                 end.outbound = Some((*inbound_spi, o));
                             }
                         }
-                        Event::ChildSaDeleted { inbound_spi, rekeyed, .. } => {
+                        Event::ChildSaDeleted {
+                            inbound_spi,
+                            rekeyed,
+                            ..
+                        } => {
                             end.pending.remove(inbound_spi);
                             if end.outbound.as_ref().is_some_and(|(s, _)| s == inbound_spi) {
                                 end.outbound = None;
@@ -495,10 +499,14 @@ pub mod dataplane {
                         let r = sa.encapsulate(&mut buf, 64, 100, 4).expect("encapsulate");
                         self.flight.push((now + latency, to, buf[r].to_vec()));
                     }
-                    None => end.lost.push(format!("{side:?} had no outbound SA at {now:?}")),
+                    None => end
+                        .lost
+                        .push(format!("{side:?} had no outbound SA at {now:?}")),
                 }
             }
-            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.flight).into_iter().partition(|f| f.0 <= now);
+            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.flight)
+                .into_iter()
+                .partition(|f| f.0 <= now);
             self.flight = later;
             for (_, to, mut pkt) in due {
                 let spi = u32::from_be_bytes([pkt[0], pkt[1], pkt[2], pkt[3]]);
@@ -506,16 +514,22 @@ pub mod dataplane {
                 match end.inbound.get_mut(&spi) {
                     Some((sa, _)) => match sa.decapsulate(&mut pkt) {
                         Ok(_) => end.received += 1,
-                        Err(e) => end.lost.push(format!("{to:?} dropped a packet on {spi:#x}: {e}")),
+                        Err(e) => end
+                            .lost
+                            .push(format!("{to:?} dropped a packet on {spi:#x}: {e}")),
                     },
                     None => end.lost.push(format!("{to:?} has no inbound SA {spi:#x}")),
                 }
             }
             for side in [Side::A, Side::B] {
                 let end = self.end(side);
-                end.inbound.retain(|_, (_, until)| until.is_none_or(|t| now < t));
+                end.inbound
+                    .retain(|_, (_, until)| until.is_none_or(|t| now < t));
             }
-            self.max_inbound = self.max_inbound.max(self.a.inbound.len()).max(self.b.inbound.len());
+            self.max_inbound = self
+                .max_inbound
+                .max(self.a.inbound.len())
+                .max(self.b.inbound.len());
         }
 
         /// Packets in flight.

@@ -271,7 +271,9 @@ impl Lifetimes {
     pub fn soft(&self, lifetime: Duration, r: f64) -> Duration {
         let margin = self.rekey_margin.min(lifetime / 2);
         let fuzz = margin.mul_f64(self.rekey_fuzz_percent as f64 / 100.0 * r.clamp(0.0, 1.0));
-        lifetime.saturating_sub(margin + fuzz + margin / 4).max(lifetime / 4)
+        lifetime
+            .saturating_sub(margin + fuzz + margin / 4)
+            .max(lifetime / 4)
     }
 }
 

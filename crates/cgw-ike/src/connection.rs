@@ -141,7 +141,11 @@ impl Connection {
     pub fn child_sa_timers(&self) -> Vec<(u32, u32, Instant, Instant)> {
         self.sas
             .iter()
-            .flat_map(|s| s.children.iter().map(|c| (c.inbound_spi, c.outbound_spi, c.rekey_at, c.expire_at)))
+            .flat_map(|s| {
+                s.children
+                    .iter()
+                    .map(|c| (c.inbound_spi, c.outbound_spi, c.rekey_at, c.expire_at))
+            })
             .collect()
     }
 
@@ -304,7 +308,12 @@ impl Connection {
             return;
         }
         let payloads = match self.sas[idx].decrypt(&msg, data) {
-            Ok(p) => p,
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                // A fragment (RFC 7383); the message is processed once all have arrived.
+                self.last_heard = Some(now);
+                return;
+            }
             Err(DecryptError::Syntax(e)) => {
                 // Authentic but malformed inside: a request in sequence gets an error
                 // response (RFC 7296 2.5, 3.10.1); anything else is dropped.
@@ -376,12 +385,13 @@ impl Connection {
             } else if h.message_id.wrapping_add(1) == sa.peer_next_message_id {
                 if let Some((id, resp)) = &sa.last_response {
                     if *id == h.message_id {
-                        let t = Transmit {
-                            local: sa.local,
-                            remote,
-                            contents: resp.clone(),
-                        };
-                        self.transmits.push_back(t);
+                        for d in resp {
+                            self.transmits.push_back(Transmit {
+                                local: sa.local,
+                                remote,
+                                contents: d.clone(),
+                            });
+                        }
                         self.stats.retransmitted_responses += 1;
                     }
                 }
@@ -454,12 +464,13 @@ impl Connection {
             }
             out.retransmits += 1;
             out.next_retransmit = now + retransmit_timeout(&rt, out.retransmits);
-            let t = Transmit {
-                local: sa.local,
-                remote: sa.remote,
-                contents: out.datagram.clone(),
-            };
-            self.transmits.push_back(t);
+            for d in &out.datagrams {
+                self.transmits.push_back(Transmit {
+                    local: sa.local,
+                    remote: sa.remote,
+                    contents: d.clone(),
+                });
+            }
             self.stats.retransmitted_requests += 1;
         }
         self.reap();
@@ -473,13 +484,19 @@ impl Connection {
                 continue;
             }
             // Hard lifetime: a Child SA that could not be rekeyed in time goes.
-            if let Some(c) = sa
-                .children
-                .iter()
-                .find(|c| now >= c.hard_deadline() && matches!(c.state, crate::sa::ChildState::Installed | crate::sa::ChildState::Rekeyed))
-            {
+            if let Some(c) = sa.children.iter().find(|c| {
+                now >= c.hard_deadline()
+                    && matches!(
+                        c.state,
+                        crate::sa::ChildState::Installed | crate::sa::ChildState::Rekeyed
+                    )
+            }) {
                 let spi = c.inbound_spi;
-                if let Some(c) = self.sas[idx].children.iter_mut().find(|c| c.inbound_spi == spi) {
+                if let Some(c) = self.sas[idx]
+                    .children
+                    .iter_mut()
+                    .find(|c| c.inbound_spi == spi)
+                {
                     c.state = crate::sa::ChildState::Deleting;
                 }
                 self.start_informational(idx, now, informational::InfoKind::DeleteChild(vec![spi]));
@@ -521,7 +538,10 @@ impl Connection {
                 };
                 // Life-cycle deadlines count only while no exchange is in flight (they start
                 // one); the response or its retransmission timer comes first otherwise.
-                let lc = if s.state == SaState::Established && s.outstanding.is_none() && s.successor.is_none() {
+                let lc = if s.state == SaState::Established
+                    && s.outstanding.is_none()
+                    && s.successor.is_none()
+                {
                     let child = s
                         .children
                         .iter()
@@ -558,8 +578,9 @@ impl Connection {
         let sa = &mut self.sas[idx];
         let id = sa.next_message_id;
         sa.next_message_id += 1;
-        let datagram = sa.encrypt(self.rng.as_mut(), exchange, false, id, payloads);
-        self.queue_request(idx, now, exchange, id, datagram, task);
+        let frag = sa.fragment_limit(self.config.fragment_size);
+        let datagrams = sa.encrypt(self.rng.as_mut(), exchange, false, id, payloads, frag);
+        self.queue_request(idx, now, exchange, id, datagrams, task);
     }
 
     /// Queues an already built request datagram and arms its retransmission timer.
@@ -569,19 +590,21 @@ impl Connection {
         now: Instant,
         exchange: ExchangeType,
         message_id: u32,
-        datagram: Vec<u8>,
+        datagrams: Vec<Vec<u8>>,
         task: Task,
     ) {
         let sa = &mut self.sas[idx];
-        self.transmits.push_back(Transmit {
-            local: sa.local,
-            remote: sa.remote,
-            contents: datagram.clone(),
-        });
+        for d in &datagrams {
+            self.transmits.push_back(Transmit {
+                local: sa.local,
+                remote: sa.remote,
+                contents: d.clone(),
+            });
+        }
         sa.outstanding = Some(Outstanding {
             message_id,
             exchange,
-            datagram,
+            datagrams,
             retransmits: 0,
             next_retransmit: now + retransmit_timeout(&self.config.retransmit, 0),
             task,
@@ -597,13 +620,23 @@ impl Connection {
         payloads: &[Payload],
     ) {
         let sa = &mut self.sas[idx];
-        let datagram = sa.encrypt(self.rng.as_mut(), exchange, true, message_id, payloads);
-        self.transmits.push_back(Transmit {
-            local: sa.local,
-            remote: sa.remote,
-            contents: datagram.clone(),
-        });
-        sa.last_response = Some((message_id, datagram));
+        let frag = sa.fragment_limit(self.config.fragment_size);
+        let datagrams = sa.encrypt(
+            self.rng.as_mut(),
+            exchange,
+            true,
+            message_id,
+            payloads,
+            frag,
+        );
+        for d in &datagrams {
+            self.transmits.push_back(Transmit {
+                local: sa.local,
+                remote: sa.remote,
+                contents: d.clone(),
+            });
+        }
+        sa.last_response = Some((message_id, datagrams));
     }
 
     /// Ends IKE SA `idx` with an error (or, for a Delete that got no answer, quietly).

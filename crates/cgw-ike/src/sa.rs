@@ -47,8 +47,8 @@ pub(crate) struct IkeKeys {
 pub(crate) struct Outstanding {
     pub(crate) message_id: u32,
     pub(crate) exchange: ExchangeType,
-    /// The datagram as sent, for retransmission.
-    pub(crate) datagram: Vec<u8>,
+    /// The datagram(s) as sent (several with IKE fragmentation), for retransmission.
+    pub(crate) datagrams: Vec<Vec<u8>>,
     pub(crate) retransmits: u32,
     pub(crate) next_retransmit: Instant,
     pub(crate) task: Task,
@@ -87,6 +87,7 @@ pub(crate) const REKEYED_SLACK: std::time::Duration = std::time::Duration::from_
 pub(crate) struct ChildSa {
     pub(crate) inbound_spi: u32,
     pub(crate) outbound_spi: u32,
+    #[allow(dead_code)]
     pub(crate) suite: EspSuite,
     pub(crate) local_ts: Vec<TrafficSelector>,
     pub(crate) remote_ts: Vec<TrafficSelector>,
@@ -95,7 +96,6 @@ pub(crate) struct ChildSa {
     pub(crate) rekey_at: Instant,
     /// When it expires if not rekeyed (hard lifetime).
     pub(crate) expire_at: Instant,
-    pub(crate) created: Instant,
     pub(crate) passive_rekey: Option<PassiveRekey>,
     /// The outbound SA is not in use yet (responder of a rekey: it waits for the initiator's
     /// Delete of the old Child SA, or for its own rekey to win).
@@ -135,19 +135,18 @@ pub(crate) struct IkeSa {
     pub(crate) next_message_id: u32,
     /// Message ID of the next request we expect from the peer.
     pub(crate) peer_next_message_id: u32,
-    /// Our response to the peer's last request: (message ID, datagram).
-    pub(crate) last_response: Option<(u32, Vec<u8>)>,
+    /// Our response to the peer's last request: (message ID, datagram(s)).
+    pub(crate) last_response: Option<(u32, Vec<Vec<u8>>)>,
     pub(crate) outstanding: Option<Outstanding>,
     /// Responder: when an IKE SA without IKE_AUTH is dropped.
     pub(crate) half_open_deadline: Option<Instant>,
     pub(crate) children: Vec<ChildSa>,
-    pub(crate) created: Instant,
     /// When we start rekeying the IKE SA.
     pub(crate) rekey_at: Option<Instant>,
     /// The IKE SA that replaces this one (set when a rekey of it completed, by either side).
     pub(crate) successor: Option<([u8; 8], [u8; 8])>,
     /// The peer rekeyed this IKE SA: (successor's SPIs, lowest nonce of that exchange).
-    pub(crate) passive_rekey: Option<(([u8; 8], [u8; 8]), Vec<u8>)>,
+    pub(crate) passive_rekey: Option<PassiveIkeRekey>,
     /// Child SA rekeys the peer made that we answered, by the old Child SA's inbound SPI: kept
     /// after the old Child SA is gone, to resolve a collision with our own rekey of it.
     pub(crate) passive_child_rekeys: Vec<(u32, PassiveRekey)>,
@@ -156,6 +155,15 @@ pub(crate) struct IkeSa {
     /// SKF fragments being collected: (message ID, first inner payload type, fragments).
     pub(crate) fragments: Option<Reassembly>,
 }
+
+/// SPIs of an IKE SA.
+pub(crate) type IkeSpis = ([u8; 8], [u8; 8]);
+
+/// A rekey of the IKE SA by the peer: (the new IKE SA's SPIs, lowest nonce of the exchange).
+pub(crate) type PassiveIkeRekey = (IkeSpis, Vec<u8>);
+
+/// Most fragments cgw reassembles for one message (RFC 7383 leaves the bound to us).
+const MAX_FRAGMENTS: u16 = 64;
 
 /// Fragments of one message being reassembled (RFC 7383 2.6).
 pub(crate) struct Reassembly {
@@ -172,7 +180,7 @@ impl IkeSa {
         initiator: bool,
         local: SocketAddr,
         remote: SocketAddr,
-        now: Instant,
+        _now: Instant,
     ) -> Self {
         Self {
             spi_i,
@@ -199,7 +207,6 @@ impl IkeSa {
             outstanding: None,
             half_open_deadline: None,
             children: Vec::new(),
-            created: now,
             rekey_at: None,
             successor: None,
             passive_rekey: None,
@@ -233,7 +240,13 @@ impl IkeSa {
         }
     }
 
-    /// Builds an SK-protected message carrying `payloads`.
+    /// The largest IKE message sent whole, if the peer takes fragments (RFC 7383).
+    pub(crate) fn fragment_limit(&self, size: usize) -> Option<usize> {
+        self.peer_fragmentation.then_some(size)
+    }
+
+    /// Builds an SK-protected message carrying `payloads`: one datagram, or SKF fragments of
+    /// at most `fragment_limit` bytes each when it is larger (RFC 7383 2.5).
     pub(crate) fn encrypt(
         &self,
         rng: &mut dyn Random,
@@ -241,7 +254,8 @@ impl IkeSa {
         response: bool,
         message_id: u32,
         payloads: &[Payload],
-    ) -> Vec<u8> {
+        fragment_limit: Option<usize>,
+    ) -> Vec<Vec<u8>> {
         let keys = self
             .keys
             .as_ref()
@@ -249,39 +263,105 @@ impl IkeSa {
         let mut inner = Vec::new();
         let first = emit_payload_chain(payloads, PayloadType::NONE, &mut inner);
         let sealed = keys.outbound.sealed_len(inner.len());
-        let mut h = self.header(exchange, response, message_id);
-        h.next_payload = PayloadType::SK;
-        h.length = (IKE_HEADER_LEN + GENERIC_PAYLOAD_HEADER_LEN + sealed) as u32;
-        let mut msg = Vec::with_capacity(h.length as usize);
-        h.emit(&mut msg);
-        msg.push(first.0);
-        msg.push(0);
-        msg.extend_from_slice(&((GENERIC_PAYLOAD_HEADER_LEN + sealed) as u16).to_be_bytes());
-        keys.outbound.seal(rng, &mut msg, &inner);
-        debug_assert_eq!(msg.len(), h.length as usize);
-        msg
+        let whole = IKE_HEADER_LEN + GENERIC_PAYLOAD_HEADER_LEN + sealed;
+        let room = fragment_limit
+            .map(|l| {
+                keys.outbound.max_plain_len(
+                    l.saturating_sub(IKE_HEADER_LEN + GENERIC_PAYLOAD_HEADER_LEN + 4),
+                )
+            })
+            .filter(|room| *room >= 64);
+        let Some(room) = room.filter(|_| whole > fragment_limit.unwrap_or(usize::MAX)) else {
+            let mut h = self.header(exchange, response, message_id);
+            h.next_payload = PayloadType::SK;
+            h.length = whole as u32;
+            let mut msg = Vec::with_capacity(whole);
+            h.emit(&mut msg);
+            msg.push(first.0);
+            msg.push(0);
+            msg.extend_from_slice(&((GENERIC_PAYLOAD_HEADER_LEN + sealed) as u16).to_be_bytes());
+            keys.outbound.seal(rng, &mut msg, &inner);
+            return vec![msg];
+        };
+        let chunks: Vec<&[u8]> = inner.chunks(room).collect();
+        let total = chunks.len() as u16;
+        chunks
+            .iter()
+            .enumerate()
+            .map(|(i, chunk)| {
+                let sealed = keys.outbound.sealed_len(chunk.len());
+                let mut h = self.header(exchange, response, message_id);
+                h.next_payload = PayloadType::SKF;
+                h.length = (IKE_HEADER_LEN + GENERIC_PAYLOAD_HEADER_LEN + 4 + sealed) as u32;
+                let mut msg = Vec::with_capacity(h.length as usize);
+                h.emit(&mut msg);
+                // Only the first fragment names the first inner payload.
+                msg.push(if i == 0 { first.0 } else { 0 });
+                msg.push(0);
+                msg.extend_from_slice(
+                    &((GENERIC_PAYLOAD_HEADER_LEN + 4 + sealed) as u16).to_be_bytes(),
+                );
+                msg.extend_from_slice(&(i as u16 + 1).to_be_bytes());
+                msg.extend_from_slice(&total.to_be_bytes());
+                keys.outbound.seal(rng, &mut msg, chunk);
+                msg
+            })
+            .collect()
     }
 
-    /// Verifies and decrypts the SK payload of `msg` (parsed from `datagram`).
+    /// Verifies and decrypts the SK payload of `msg` (parsed from `datagram`); for an SKF
+    /// fragment, keeps it and returns `None` until the whole message is there.
     pub(crate) fn decrypt(
-        &self,
+        &mut self,
         msg: &Message,
         datagram: &[u8],
-    ) -> Result<Vec<Payload>, DecryptError> {
+    ) -> Result<Option<Vec<Payload>>, DecryptError> {
         let keys = self.keys.as_ref().ok_or(DecryptError::NoKeys)?;
         let enc = msg.encrypted.ok_or(DecryptError::NotEncrypted)?;
-        if enc.fragment.is_some() {
-            return Err(DecryptError::Fragmented);
-        }
         let datagram = &datagram[..msg.header.length as usize];
         let plain = keys
             .inbound
             .open(datagram, enc.body_start)
             .map_err(|_| DecryptError::Integrity)?;
+        let (first_inner, plain) = match enc.fragment {
+            None => (enc.first_inner, plain.to_vec()),
+            Some((number, total)) => {
+                if total > MAX_FRAGMENTS {
+                    return Err(DecryptError::Syntax(cgw_wire::WireError::TooMany(
+                        "IKE fragments",
+                    )));
+                }
+                let h = msg.header;
+                let fresh = !self.fragments.as_ref().is_some_and(|r| {
+                    r.message_id == h.message_id
+                        && r.response == h.flags.response()
+                        && r.total == total
+                });
+                if fresh {
+                    self.fragments = Some(Reassembly {
+                        message_id: h.message_id,
+                        response: h.flags.response(),
+                        total,
+                        first_inner: PayloadType::NONE,
+                        parts: vec![None; total as usize],
+                    });
+                }
+                let r = self.fragments.as_mut().expect("set above");
+                if number == 1 {
+                    r.first_inner = enc.first_inner;
+                }
+                r.parts[number as usize - 1] = Some(plain.to_vec());
+                if r.parts.iter().any(Option::is_none) {
+                    return Ok(None);
+                }
+                let r = self.fragments.take().expect("complete");
+                let whole: Vec<u8> = r.parts.into_iter().flatten().flatten().collect();
+                (r.first_inner, whole)
+            }
+        };
         let mut payloads = msg.payloads.clone();
-        payloads
-            .extend(parse_payload_chain(enc.first_inner, &plain).map_err(DecryptError::Syntax)?);
-        Ok(payloads)
+        payloads.extend(parse_payload_chain(first_inner, &plain).map_err(DecryptError::Syntax)?);
+        Ok(Some(payloads))
     }
 }
 
@@ -289,7 +369,6 @@ impl IkeSa {
 pub(crate) enum DecryptError {
     NoKeys,
     NotEncrypted,
-    Fragmented,
     Integrity,
     Syntax(cgw_wire::WireError),
 }

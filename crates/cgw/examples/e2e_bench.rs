@@ -15,10 +15,18 @@ fn cpu_ticks(pid: u32) -> u64 {
     let after = stat.rsplit(')').next().unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name.
-    f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+    f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
 }
 
-fn cgw_toml(local: &str, peer: &str, remote_cidr: &str, monitor: bool, startup: &str, sock: &str) -> String {
+fn cgw_toml(
+    local: &str,
+    peer: &str,
+    remote_cidr: &str,
+    monitor: bool,
+    startup: &str,
+    sock: &str,
+) -> String {
     format!(
         r#"[gateway]
 local_address = "{local}"
@@ -47,8 +55,19 @@ struct Run {
     loss: Option<f64>,
 }
 
-fn measure(lab: &mut Lab, label: &'static str, udp: bool, secs: u32, pids: &[(String, u32)]) -> Run {
-    let server = lab.spawn("vpc", &["iperf3", "-s", "-B", VPC_HOST, "-1"], "iperf3-server.log", &[]);
+fn measure(
+    lab: &mut Lab,
+    label: &'static str,
+    udp: bool,
+    secs: u32,
+    pids: &[(String, u32)],
+) -> Run {
+    let server = lab.spawn(
+        "vpc",
+        &["iperf3", "-s", "-B", VPC_HOST, "-1"],
+        "iperf3-server.log",
+        &[],
+    );
     std::thread::sleep(Duration::from_millis(500));
     let before: Vec<u64> = pids.iter().map(|(_, p)| cpu_ticks(*p)).collect();
     let t0 = Instant::now();
@@ -59,7 +78,10 @@ fn measure(lab: &mut Lab, label: &'static str, udp: bool, secs: u32, pids: &[(St
     }
     let (ok, out) = lab.try_exec("onprem", &args);
     if !ok {
-        eprintln!("iperf3 failed: {}", out.lines().take(30).collect::<Vec<_>>().join("\n"));
+        eprintln!(
+            "iperf3 failed: {}",
+            out.lines().take(30).collect::<Vec<_>>().join("\n")
+        );
     }
     let wall = t0.elapsed().as_secs_f64();
     let after: Vec<u64> = pids.iter().map(|(_, p)| cpu_ticks(*p)).collect();
@@ -83,7 +105,13 @@ fn measure(lab: &mut Lab, label: &'static str, udp: bool, secs: u32, pids: &[(St
             v["end"]["sum"]["lost_percent"].as_f64(),
         )
     } else {
-        (v["end"]["sum_received"]["bits_per_second"].as_f64().unwrap_or(0.0) / 1e6, None)
+        (
+            v["end"]["sum_received"]["bits_per_second"]
+                .as_f64()
+                .unwrap_or(0.0)
+                / 1e6,
+            None,
+        )
     };
     // Clock ticks are 1/100 s on Linux.
     let cpu = pids
@@ -91,7 +119,12 @@ fn measure(lab: &mut Lab, label: &'static str, udp: bool, secs: u32, pids: &[(St
         .zip(before.iter().zip(after))
         .map(|((n, _), (b, a))| (n.clone(), (a - b) as f64 / 100.0 / wall * 100.0))
         .collect();
-    Run { label, mbps, cpu, loss }
+    Run {
+        label,
+        mbps,
+        cpu,
+        loss,
+    }
 }
 
 fn print(r: &Run) {
@@ -103,18 +136,29 @@ fn print(r: &Run) {
             r.mbps,
             cpu.join(", ")
         ),
-        None => println!("{:<46} {:>8.0} Mbit/s   CPU: {}", r.label, r.mbps, cpu.join(", ")),
+        None => println!(
+            "{:<46} {:>8.0} Mbit/s   CPU: {}",
+            r.label,
+            r.mbps,
+            cpu.join(", ")
+        ),
     }
 }
 
 fn main() {
     require_root();
-    let cgw = std::env::args().nth(1).expect("usage: e2e_bench PATH-TO-cgw [SECONDS]");
-    let secs: u32 = std::env::args().nth(2).map(|s| s.parse().unwrap()).unwrap_or(5);
+    let cgw = std::env::args()
+        .nth(1)
+        .expect("usage: e2e_bench PATH-TO-cgw [SECONDS]");
+    let secs: u32 = std::env::args()
+        .nth(2)
+        .map(|s| s.parse().unwrap())
+        .unwrap_or(5);
     let side = || AwsSide {
         psk: PSK.into(),
         ike_proposals: "aes256-sha384-ecp384".into(),
         esp_proposals: "aes256gcm16-ecp384".into(),
+        ..Default::default()
     };
     println!("cgw end-to-end benchmark: iperf3 on-prem -> VPC, {secs} s per run, Suite-B-GCM-256, all processes on this machine's cores\n");
 
@@ -123,40 +167,113 @@ fn main() {
         let mut lab = Lab::new("x", false, [side(), side()]);
         let a_sock = lab.dir.join("cgw.sock");
         let b_sock = lab.dir.join("peer.sock");
-        let a = lab.write("cgw.toml", &cgw_toml("198.51.100.10", "203.0.113.21", VPC_CIDR, false, "initiate", a_sock.to_str().unwrap()));
-        let b = lab.write("peer.toml", &cgw_toml("203.0.113.21", "198.51.100.10", LAN, false, "respond", b_sock.to_str().unwrap()));
-        let pb = lab.spawn("aws1", &[&cgw, "up", "-c", b.to_str().unwrap()], "peer.log", &[]);
+        let a = lab.write(
+            "cgw.toml",
+            &cgw_toml(
+                "198.51.100.10",
+                "203.0.113.21",
+                VPC_CIDR,
+                false,
+                "initiate",
+                a_sock.to_str().unwrap(),
+            ),
+        );
+        let b = lab.write(
+            "peer.toml",
+            &cgw_toml(
+                "203.0.113.21",
+                "198.51.100.10",
+                LAN,
+                false,
+                "respond",
+                b_sock.to_str().unwrap(),
+            ),
+        );
+        let pb = lab.spawn(
+            "aws1",
+            &[&cgw, "up", "-c", b.to_str().unwrap()],
+            "peer.log",
+            &[],
+        );
         wait_for(Duration::from_secs(10), || b_sock.exists(), "peer cgw");
-        let pa = lab.spawn("cgw", &[&cgw, "up", "-c", a.to_str().unwrap()], "cgw.log", &[]);
+        let pa = lab.spawn(
+            "cgw",
+            &[&cgw, "up", "-c", a.to_str().unwrap()],
+            "cgw.log",
+            &[],
+        );
         lab.cgw_pid = Some(pa);
         wait_for(
             Duration::from_secs(20),
-            || lab.try_exec("onprem", &["ping", "-c", "1", "-W", "1", VPC_HOST]).0,
+            || {
+                lab.try_exec("onprem", &["ping", "-c", "1", "-W", "1", VPC_HOST])
+                    .0
+            },
             "ping through cgw <-> cgw",
         );
         let pids = vec![("cgw".to_string(), pa), ("peer cgw".to_string(), pb)];
         print(&measure(&mut lab, "TCP, cgw <-> cgw", false, secs, &pids));
-        print(&measure(&mut lab, "UDP, 1400-byte IP packets, cgw <-> cgw", true, secs, &pids));
+        print(&measure(
+            &mut lab,
+            "UDP, 1400-byte IP packets, cgw <-> cgw",
+            true,
+            secs,
+            &pids,
+        ));
     }
     // (b) cgw <-> strongSwan.
     {
         let mut lab = Lab::new("y", false, [side(), side()]);
         lab.start_aws(0);
         let sock = lab.dir.join("cgw.sock");
-        let a = lab.write("cgw.toml", &cgw_toml("198.51.100.10", "203.0.113.21", VPC_CIDR, true, "initiate", sock.to_str().unwrap()));
-        let pa = lab.spawn("cgw", &[&cgw, "up", "-c", a.to_str().unwrap()], "cgw.log", &[]);
+        let a = lab.write(
+            "cgw.toml",
+            &cgw_toml(
+                "198.51.100.10",
+                "203.0.113.21",
+                VPC_CIDR,
+                true,
+                "initiate",
+                sock.to_str().unwrap(),
+            ),
+        );
+        let pa = lab.spawn(
+            "cgw",
+            &[&cgw, "up", "-c", a.to_str().unwrap()],
+            "cgw.log",
+            &[],
+        );
         lab.cgw_pid = Some(pa);
         wait_for(
             Duration::from_secs(20),
-            || lab.try_exec("onprem", &["ping", "-c", "1", "-W", "1", VPC_HOST]).0,
+            || {
+                lab.try_exec("onprem", &["ping", "-c", "1", "-W", "1", VPC_HOST])
+                    .0
+            },
             "ping through cgw <-> strongSwan",
         );
         let charon = lab.exec("aws1", &["sh", "-c", "pidof charon || true"]);
         let mut pids = vec![("cgw".to_string(), pa)];
-        if let Some(p) = charon.split_whitespace().next().and_then(|p| p.parse().ok()) {
+        if let Some(p) = charon
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+        {
             pids.push(("strongSwan charon".to_string(), p));
         }
-        print(&measure(&mut lab, "TCP, cgw <-> strongSwan (libipsec)", false, secs, &pids));
-        print(&measure(&mut lab, "UDP, 1400-byte IP packets, cgw <-> strongSwan", true, secs, &pids));
+        print(&measure(
+            &mut lab,
+            "TCP, cgw <-> strongSwan (libipsec)",
+            false,
+            secs,
+            &pids,
+        ));
+        print(&measure(
+            &mut lab,
+            "UDP, 1400-byte IP packets, cgw <-> strongSwan",
+            true,
+            secs,
+            &pids,
+        ));
     }
 }

@@ -8,7 +8,11 @@ use cgw_ike::{ChildSaInfo, ChildSaKeys};
 /// direction's keys, ESN, the anti-replay window and the traffic selectors. `rng` seeds the
 /// outbound SA's AES-CBC IV generator.
 pub fn esp_sas(c: &ChildSaInfo, rng: &mut dyn Random) -> Result<(InboundSa, OutboundSa), EspError> {
-    let alg = EspAlgorithm::from_iana(c.suite.encr.id(), Some(c.suite.encr.key_bits()), c.suite.integ.map(|i| i.id()))?;
+    let alg = EspAlgorithm::from_iana(
+        c.suite.encr.id(),
+        Some(c.suite.encr.key_bits()),
+        c.suite.integ.map(|i| i.id()),
+    )?;
     let keymat = |k: &ChildSaKeys| {
         let mut v = k.encr_key.to_vec();
         v.extend_from_slice(&k.integ_key);
@@ -16,7 +20,10 @@ pub fn esp_sas(c: &ChildSaInfo, rng: &mut dyn Random) -> Result<(InboundSa, Outb
     };
     let ts = |list: &[cgw_wire::TrafficSelector]| -> Result<Vec<TrafficSelector>, EspError> {
         list.iter()
-            .map(|s| TrafficSelector::range(s.start_addr, s.end_addr)?.with_ports(s.start_port, s.end_port))
+            .map(|s| {
+                TrafficSelector::range(s.start_addr, s.end_addr)?
+                    .with_ports(s.start_port, s.end_port)
+            })
             .collect()
     };
     let inbound = InboundSa::new(c.inbound_spi, alg, &keymat(&c.inbound))?
@@ -25,6 +32,7 @@ pub fn esp_sas(c: &ChildSaInfo, rng: &mut dyn Random) -> Result<(InboundSa, Outb
         .with_traffic_selectors(&ts(&c.remote_ts)?, &ts(&c.local_ts)?)?;
     let mut iv_key = [0u8; 16];
     rng.fill(&mut iv_key);
-    let outbound = OutboundSa::new(c.outbound_spi, alg, &keymat(&c.outbound), &iv_key)?.with_esn(c.suite.esn);
+    let outbound =
+        OutboundSa::new(c.outbound_spi, alg, &keymat(&c.outbound), &iv_key)?.with_esn(c.suite.esn);
     Ok((inbound, outbound))
 }

@@ -982,7 +982,11 @@ impl Validator {
 
         self.proposals(i, t);
 
-        let (min_life, min_margin) = if cfg.gateway.lab_mode { (20, 5) } else { (900, 60) };
+        let (min_life, min_margin) = if cfg.gateway.lab_mode {
+            (20, 5)
+        } else {
+            (900, 60)
+        };
         if !(min_life..=28_800).contains(&t.ike_lifetime_secs) {
             self.err(
                 f("ike_lifetime_secs"),

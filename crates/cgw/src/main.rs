@@ -116,7 +116,7 @@ fn socket_path(config: Option<PathBuf>, socket: Option<PathBuf>) -> Result<PathB
             .map_err(|e| anyhow!("{e}"))?
             .gateway
             .control_socket),
-        None => Ok(PathBuf::from(cgw::config::defaults::control_socket())),
+        None => Ok(cgw::config::defaults::control_socket()),
     }
 }
 

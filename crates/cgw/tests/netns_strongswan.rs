@@ -57,7 +57,10 @@ fn start_cgw(lab: &mut Lab, json: &str, extra_import_args: &[&str], tweaks: &[(&
     let sock = lab.dir.join("cgw.sock");
     let text = std::fs::read_to_string(&toml_path)
         .unwrap()
-        .replace("control_socket = \"/run/cgw/cgw.sock\"", &format!("control_socket = \"{}\"", sock.display()))
+        .replace(
+            "control_socket = \"/run/cgw/cgw.sock\"",
+            &format!("control_socket = \"{}\"", sock.display()),
+        )
         .replace("interval_secs = 2", "interval_secs = 1")
         .replace("threshold = 5", "threshold = 3")
         .replace("failback_hold_secs = 30", "failback_hold_secs = 5");
@@ -65,13 +68,32 @@ fn start_cgw(lab: &mut Lab, json: &str, extra_import_args: &[&str], tweaks: &[(&
         assert!(t.contains(from), "{from:?} not in the imported cgw.toml");
         t.replace(from, to)
     });
-    assert!(text.contains(&sock.display().to_string()), "control socket not set in:\n{text}");
+    assert!(
+        text.contains(&sock.display().to_string()),
+        "control socket not set in:\n{text}"
+    );
     std::fs::write(&toml_path, text).unwrap();
     let check = run(&[CGW, "check", "-c", toml_path.to_str().unwrap()]);
     assert!(check.contains("OK"), "{check}");
-    let pid = lab.spawn("cgw", &[CGW, "up", "-c", toml_path.to_str().unwrap(), "--log-level", "debug"], "cgw.log", &[]);
+    let pid = lab.spawn(
+        "cgw",
+        &[
+            CGW,
+            "up",
+            "-c",
+            toml_path.to_str().unwrap(),
+            "--log-level",
+            "debug",
+        ],
+        "cgw.log",
+        &[],
+    );
     lab.cgw_pid = Some(pid);
-    wait_for(Duration::from_secs(10), || sock.exists(), "cgw's control socket");
+    wait_for(
+        Duration::from_secs(10),
+        || sock.exists(),
+        "cgw's control socket",
+    );
 }
 
 fn tunnel<'a>(status: &'a Value, name: &str) -> &'a Value {
@@ -87,7 +109,10 @@ fn wait_up(lab: &Lab, names: &[&str], timeout: Duration) -> Value {
     let deadline = Instant::now() + timeout;
     loop {
         let s = lab.status(CGW);
-        if names.iter().all(|n| tunnel(&s, n)["state"] == "up" && tunnel(&s, n)["monitor"]["alive"] == true) {
+        if names
+            .iter()
+            .all(|n| tunnel(&s, n)["state"] == "up" && tunnel(&s, n)["monitor"]["alive"] == true)
+        {
             return s;
         }
         if Instant::now() > deadline {
@@ -98,24 +123,54 @@ fn wait_up(lab: &Lab, names: &[&str], timeout: Duration) -> Value {
 }
 
 fn ping(lab: &Lab, count: u32) -> (bool, String) {
-    lab.try_exec("onprem", &["ping", "-c", &count.to_string(), "-i", "0.2", "-W", "2", VPC_HOST])
+    lab.try_exec(
+        "onprem",
+        &[
+            "ping",
+            "-c",
+            &count.to_string(),
+            "-i",
+            "0.2",
+            "-W",
+            "2",
+            VPC_HOST,
+        ],
+    )
 }
 
 /// iperf3 from on-prem to the VPC host; returns Mbit/s received.
 fn iperf(lab: &mut Lab, secs: u32) -> f64 {
-    let pid = lab.spawn("vpc", &["iperf3", "-s", "-B", VPC_HOST, "-1"], "iperf3-server.log", &[]);
+    let pid = lab.spawn(
+        "vpc",
+        &["iperf3", "-s", "-B", VPC_HOST, "-1"],
+        "iperf3-server.log",
+        &[],
+    );
     std::thread::sleep(Duration::from_millis(500));
-    let out = lab.exec("onprem", &["iperf3", "-c", VPC_HOST, "-t", &secs.to_string(), "-J"]);
+    let out = lab.exec(
+        "onprem",
+        &["iperf3", "-c", VPC_HOST, "-t", &secs.to_string(), "-J"],
+    );
     lab.stop_pid(pid);
     let v: Value = serde_json::from_str(&out).unwrap();
-    let bps = v["end"]["sum_received"]["bits_per_second"].as_f64().unwrap();
-    assert!(v["end"]["sum_received"]["bytes"].as_u64().unwrap() > 1_000_000, "iperf3 moved too little: {out}");
+    let bps = v["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        v["end"]["sum_received"]["bytes"].as_u64().unwrap() > 1_000_000,
+        "iperf3 moved too little: {out}"
+    );
     bps / 1e6
 }
 
 /// tcpdump on the VPC host's links while `f` runs; returns what it printed.
 fn capture(lab: &mut Lab, filter: &str, f: impl FnOnce(&mut Lab)) -> String {
-    let pid = lab.spawn("vpc", &["tcpdump", "-nvl", "-i", "any", filter], "tcpdump.log", &[]);
+    let pid = lab.spawn(
+        "vpc",
+        &["tcpdump", "-nvl", "-i", "any", filter],
+        "tcpdump.log",
+        &[],
+    );
     std::thread::sleep(Duration::from_millis(1000));
     f(lab);
     std::thread::sleep(Duration::from_millis(1000));
@@ -132,6 +187,7 @@ fn static_routing_suite_b_failover_and_mtu() {
         psk: PSK[i].into(),
         ike_proposals: ike.clone(),
         esp_proposals: esp.clone(),
+        ..Default::default()
     };
     let mut lab = Lab::new("a", false, [side(0), side(1)]);
     lab.start_aws(0);
@@ -142,7 +198,10 @@ fn static_routing_suite_b_failover_and_mtu() {
     let s = wait_up(&lab, &["tunnel1", "tunnel2"], Duration::from_secs(30));
     for n in ["tunnel1", "tunnel2"] {
         let t = tunnel(&s, n);
-        assert_eq!(t["ike_sa"]["algorithms"], "aes256-sha384-prfsha384-ecp384", "{t:#}");
+        assert_eq!(
+            t["ike_sa"]["algorithms"], "aes256-sha384-prfsha384-ecp384",
+            "{t:#}"
+        );
         assert_eq!(t["child_sa"]["algorithms"], "aes256gcm16", "{t:#}");
         // libipsec forces UDP encapsulation (it fakes NAT-D), so NAT-T is on.
         assert_eq!(t["ike_sa"]["nat_t"], true);
@@ -155,24 +214,51 @@ fn static_routing_suite_b_failover_and_mtu() {
     let (ok, out) = ping(&lab, 5);
     assert!(ok, "{out}");
     let mbps = iperf(&mut lab, 3);
-    println!("iperf3 TCP on-prem -> VPC through cgw and strongSwan (Suite-B-GCM-256): {mbps:.0} Mbit/s");
+    println!(
+        "iperf3 TCP on-prem -> VPC through cgw and strongSwan (Suite-B-GCM-256): {mbps:.0} Mbit/s"
+    );
     let s = lab.status(CGW);
-    assert!(tunnel(&s, "tunnel1")["traffic"]["tx_packets"].as_u64().unwrap() > 1000);
+    assert!(
+        tunnel(&s, "tunnel1")["traffic"]["tx_packets"]
+            .as_u64()
+            .unwrap()
+            > 1000
+    );
 
     // 5. MTU handling, checked in the on-prem -> VPC direction.
     let cap = capture(&mut lab, "icmp and dst host 172.31.0.10", |lab| {
-        let _ = lab.try_exec("onprem", &["ping", "-c", "1", "-W", "1", "-M", "do", "-s", "1399", VPC_HOST]);
+        let _ = lab.try_exec(
+            "onprem",
+            &[
+                "ping", "-c", "1", "-W", "1", "-M", "do", "-s", "1399", VPC_HOST,
+            ],
+        );
     });
-    assert!(cap.contains("length 1427"), "a 1427-byte DF packet must arrive whole:\n{cap}");
-    let (_, out) = lab.try_exec("onprem", &["ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1400", VPC_HOST]);
+    assert!(
+        cap.contains("length 1427"),
+        "a 1427-byte DF packet must arrive whole:\n{cap}"
+    );
+    let (_, out) = lab.try_exec(
+        "onprem",
+        &[
+            "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1400", VPC_HOST,
+        ],
+    );
     assert!(
         out.contains("mtu = 1427") || out.contains("mtu=1427"),
         "a 1428-byte DF packet must get ICMP fragmentation needed with MTU 1427:\n{out}"
     );
-    let cap = capture(&mut lab, "tcp[tcpflags] & tcp-syn != 0 and dst port 5201", |lab| {
-        let _ = lab.try_exec("onprem", &["python3", "-c", "import socket; s=socket.socket(); s.settimeout(1); s.connect_ex(('172.31.0.10', 5201))"]);
-    });
-    assert!(cap.contains("mss 1379"), "the SYN must arrive with its MSS clamped to 1379:\n{cap}");
+    let cap = capture(
+        &mut lab,
+        "tcp[tcpflags] & tcp-syn != 0 and dst port 5201",
+        |lab| {
+            let _ = lab.try_exec("onprem", &["python3", "-c", "import socket; s=socket.socket(); s.settimeout(1); s.connect_ex(('172.31.0.10', 5201))"]);
+        },
+    );
+    assert!(
+        cap.contains("mss 1379"),
+        "the SYN must arrive with its MSS clamped to 1379:\n{cap}"
+    );
     let sink = lab.spawn(
         "vpc",
         &["python3", "-c", "import socket; s=socket.socket(2,2); s.bind(('172.31.0.10', 9999)); d,a=s.recvfrom(65535); print('got', len(d), flush=True)"],
@@ -186,14 +272,23 @@ fn static_routing_suite_b_failover_and_mtu() {
     );
     wait_for(
         Duration::from_secs(5),
-        || std::fs::read_to_string(lab.dir.join("udp-sink.log")).unwrap_or_default().contains("got 2972"),
+        || {
+            std::fs::read_to_string(lab.dir.join("udp-sink.log"))
+                .unwrap_or_default()
+                .contains("got 2972")
+        },
         "the 3000-byte non-DF datagram at the VPC host (reassembled)",
     );
     lab.stop_pid(sink);
 
     // 3. Tunnel 1's AWS endpoint dies: traffic moves to tunnel 2 within the monitor's
     // threshold, and back once tunnel 1 returns and the hold-down passes.
-    let pinger = lab.spawn("onprem", &["ping", "-D", "-i", "0.1", "-W", "1", VPC_HOST], "failover-ping.log", &[]);
+    let pinger = lab.spawn(
+        "onprem",
+        &["ping", "-D", "-i", "0.1", "-W", "1", VPC_HOST],
+        "failover-ping.log",
+        &[],
+    );
     std::thread::sleep(Duration::from_secs(2));
     let killed = Instant::now();
     lab.kill_aws(0);
@@ -223,11 +318,17 @@ fn static_routing_suite_b_failover_and_mtu() {
         || lab.status(CGW)["active_tunnel"] == "tunnel1",
         "failback to tunnel1",
     );
-    println!("failback: tunnel 1 carried traffic again {:.1?} after its endpoint returned", back.elapsed());
+    println!(
+        "failback: tunnel 1 carried traffic again {:.1?} after its endpoint returned",
+        back.elapsed()
+    );
     let (ok, out) = ping(&lab, 3);
     assert!(ok, "{out}");
     let log = lab.cgw_log();
-    assert!(log.contains("failover: routes move from tunnel1 to tunnel2"), "{log}");
+    assert!(
+        log.contains("failover: routes move from tunnel1 to tunnel2"),
+        "{log}"
+    );
     assert!(log.contains("failover: routes move from tunnel2 to tunnel1"));
 }
 
@@ -251,6 +352,7 @@ fn behind_nat_with_aws_template_proposals() {
         psk: PSK[i].into(),
         ike_proposals: "aes128-sha1-modp2048".into(),
         esp_proposals: "aes128-sha1-modp2048".into(),
+        ..Default::default()
     };
     let mut lab = Lab::new("b", true, [side(0), side(1)]);
     lab.start_aws(0);
@@ -265,22 +367,51 @@ fn behind_nat_with_aws_template_proposals() {
     let s = wait_up(&lab, &["tunnel1", "tunnel2"], Duration::from_secs(30));
     for n in ["tunnel1", "tunnel2"] {
         let t = tunnel(&s, n);
-        assert_eq!(t["ike_sa"]["algorithms"], "aes128-sha1-prfsha1-modp2048", "{t:#}");
+        assert_eq!(
+            t["ike_sa"]["algorithms"], "aes128-sha1-prfsha1-modp2048",
+            "{t:#}"
+        );
         assert_eq!(t["child_sa"]["algorithms"], "aes128-sha1", "{t:#}");
-        assert_eq!(t["ike_sa"]["local_behind_nat"], true, "the NAT must be detected: {t:#}");
+        assert_eq!(
+            t["ike_sa"]["local_behind_nat"], true,
+            "the NAT must be detected: {t:#}"
+        );
         assert_eq!(t["child_sa"]["udp_encap"], true);
     }
     // Routes in their own table, selected by a rule for the LAN's sources.
     let rules = lab.exec("cgw", &["ip", "rule", "show"]);
-    assert!(rules.contains("1000:\tfrom 10.10.0.0/24 lookup 100\n"), "{rules}");
+    assert!(
+        rules.contains("1000:\tfrom 10.10.0.0/24 lookup 100\n"),
+        "{rules}"
+    );
     let table = lab.exec("cgw", &["ip", "route", "show", "table", "100"]);
-    assert!(table.contains("172.31.0.0/16 dev cgw0 proto 200"), "{table}");
-    assert!(!lab.exec("cgw", &["ip", "route", "show"]).contains("172.31.0.0/16"));
+    assert!(
+        table.contains("172.31.0.0/16 dev cgw0 proto 200"),
+        "{table}"
+    );
+    assert!(!lab
+        .exec("cgw", &["ip", "route", "show"])
+        .contains("172.31.0.0/16"));
 
     let (ok, out) = ping(&lab, 5);
     if !ok {
-        let (_, r) = lab.try_exec("cgw", &["ip", "route", "get", "172.31.0.10", "from", "10.10.0.10", "iif", "lan0"]);
-        panic!("ping failed: {out}\nroute get: {r}\nstatus: {:#}", lab.status(CGW));
+        let (_, r) = lab.try_exec(
+            "cgw",
+            &[
+                "ip",
+                "route",
+                "get",
+                "172.31.0.10",
+                "from",
+                "10.10.0.10",
+                "iif",
+                "lan0",
+            ],
+        );
+        panic!(
+            "ping failed: {out}\nroute get: {r}\nstatus: {:#}",
+            lab.status(CGW)
+        );
     }
     let mbps = iperf(&mut lab, 3);
     println!("iperf3 TCP through a NAT, AES-128-CBC/HMAC-SHA1: {mbps:.0} Mbit/s");
@@ -289,14 +420,25 @@ fn behind_nat_with_aws_template_proposals() {
     let out = lab.exec("cgw", &[CGW, "down", "--socket", sock.to_str().unwrap()]);
     assert!(out.contains("stopped"), "{out}");
     let pid = lab.cgw_pid.take().unwrap();
-    let st = lab.wait_exit(pid, Duration::from_secs(10)).expect("cgw exits after `cgw down`");
+    let st = lab
+        .wait_exit(pid, Duration::from_secs(10))
+        .expect("cgw exits after `cgw down`");
     assert!(st.success(), "{st:?}");
     for i in 0..2 {
         let log = lab.aws_log(i);
-        assert!(log.contains("received DELETE for IKE_SA"), "aws{}: {log}", i + 1);
+        assert!(
+            log.contains("received DELETE for IKE_SA"),
+            "aws{}: {log}",
+            i + 1
+        );
     }
-    assert!(!lab.exec("cgw", &["ip", "rule", "show"]).contains("lookup 100"));
-    assert!(lab.exec("cgw", &["ip", "route", "show", "table", "all"]).find("172.31.0.0/16").is_none());
+    assert!(!lab
+        .exec("cgw", &["ip", "rule", "show"])
+        .contains("lookup 100"));
+    assert!(lab
+        .exec("cgw", &["ip", "route", "show", "table", "all"])
+        .find("172.31.0.0/16")
+        .is_none());
     assert!(!lab.exec("cgw", &["ip", "link", "show"]).contains("cgw0"));
 }
 
@@ -309,6 +451,7 @@ fn wrong_psk_on_one_tunnel_is_reported_and_the_other_works() {
         psk: PSK[i].into(),
         ike_proposals: ike.clone(),
         esp_proposals: esp.clone(),
+        ..Default::default()
     });
     sides[1].psk = "Not.The_Key.In.The.Json".into();
     let mut lab = Lab::new("c", false, sides);
@@ -331,5 +474,152 @@ fn wrong_psk_on_one_tunnel_is_reported_and_the_other_works() {
     assert_eq!(tunnel(&s, "tunnel1")["state"], "up");
     let (ok, out) = ping(&lab, 3);
     assert!(ok, "{out}");
-    assert!(lab.cgw_log().contains("tunnel2: authentication failed"), "{}", lab.cgw_log());
+    assert!(
+        lab.cgw_log().contains("tunnel2: authentication failed"),
+        "{}",
+        lab.cgw_log()
+    );
+}
+
+#[test]
+fn rekeys_from_both_sides_lose_nothing_and_a_restarted_peer_is_found_by_dpd() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let (ike, esp) = suite_b();
+    // strongSwan rekeys the IKE SA after 85-95 s and the Child SA after 20-30 s; cgw (IKE
+    // 120 s, Child 45 s, margin 10 s, fuzz 100 %) after 87-98 s and 22-33 s: both sides start
+    // some of the rekeys, and some may collide.
+    let side = |i: usize| AwsSide {
+        psk: PSK[i].into(),
+        ike_proposals: ike.clone(),
+        esp_proposals: esp.clone(),
+        conn_extra: "    rekey_time = 95s\n    over_time = 20s\n    rand_time = 10s".into(),
+        child_extra: "        rekey_time = 30s\n        life_time = 50s\n        rand_time = 10s"
+            .into(),
+    };
+    let mut lab = Lab::new("d", false, [side(0), side(1)]);
+    lab.start_aws(0);
+    lab.start_aws(1);
+    start_cgw(
+        &mut lab,
+        &aws_json(true, None),
+        &[],
+        &[
+            ("vpn_connection_id", "lab_mode = true\nvpn_connection_id"),
+            ("ike_lifetime_secs = 28800", "ike_lifetime_secs = 120"),
+            ("child_lifetime_secs = 3600", "child_lifetime_secs = 45"),
+            ("rekey_margin_secs = 270", "rekey_margin_secs = 10"),
+        ],
+    );
+    wait_up(&lab, &["tunnel1", "tunnel2"], Duration::from_secs(30));
+    let secs = 200;
+    let pinger = lab.spawn(
+        "onprem",
+        &[
+            "ping",
+            "-i",
+            "0.05",
+            "-c",
+            &(secs * 20).to_string(),
+            "-W",
+            "2",
+            VPC_HOST,
+        ],
+        "rekey-ping.log",
+        &[],
+    );
+    let server = lab.spawn(
+        "vpc",
+        &["iperf3", "-s", "-B", VPC_HOST, "-1"],
+        "iperf3-server.log",
+        &[],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let out = lab.exec(
+        "onprem",
+        &[
+            "iperf3",
+            "-c",
+            VPC_HOST,
+            "-t",
+            &(secs - 5).to_string(),
+            "-b",
+            "20M",
+            "-J",
+        ],
+    );
+    lab.stop_pid(server);
+    let st = lab
+        .wait_exit(pinger, Duration::from_secs(30))
+        .expect("ping finishes");
+    let ping_log = std::fs::read_to_string(lab.dir.join("rekey-ping.log")).unwrap();
+    let summary = ping_log
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or("")
+        .to_string();
+    let v: Value = serde_json::Deserializer::from_str(&out)
+        .into_iter::<Value>()
+        .next()
+        .unwrap()
+        .unwrap();
+    let intervals = v["intervals"].as_array().unwrap();
+    let stalled: Vec<f64> = intervals
+        .iter()
+        .filter(|i| i["sum"]["bytes"].as_u64().unwrap_or(0) == 0)
+        .map(|i| i["sum"]["start"].as_f64().unwrap_or(-1.0))
+        .collect();
+    let s = lab.status(CGW);
+    let t1 = tunnel(&s, "tunnel1");
+    let child_rekeys = t1["rekeys"]["child"].as_u64().unwrap();
+    let ike_rekeys = t1["rekeys"]["ike"].as_u64().unwrap();
+    let log0 = lab.aws_log(0);
+    let swan_child = log0.matches("CHILD_SA aws1{").count();
+    println!(
+        "{secs} s with rekeys: ping {summary}; iperf3 {} intervals, stalled {stalled:?}; tunnel1: {child_rekeys} Child and {ike_rekeys} IKE rekeys ({} collisions); strongSwan sent {} CREATE_CHILD_SA requests and answered {}",
+        intervals.len(),
+        t1["rekeys"]["collisions"],
+        log0.matches("generating CREATE_CHILD_SA request").count(),
+        log0.matches("generating CREATE_CHILD_SA response").count(),
+    );
+    assert!(st.success(), "ping reported loss: {summary}");
+    assert!(summary.contains(" 0% packet loss"), "{summary}");
+    assert!(
+        stalled.is_empty(),
+        "iperf3 stalled in intervals starting at {stalled:?}"
+    );
+    assert!(
+        child_rekeys >= 5,
+        "only {child_rekeys} Child SA rekeys: {t1:#}"
+    );
+    assert!(ike_rekeys >= 2, "only {ike_rekeys} IKE SA rekeys: {t1:#}");
+    assert!(swan_child >= 5, "strongSwan saw {swan_child} Child SAs");
+    let cgw_log = lab.cgw_log();
+    assert!(
+        log0.contains("generating CREATE_CHILD_SA request"),
+        "strongSwan never initiated a rekey"
+    );
+    assert!(
+        log0.contains("generating CREATE_CHILD_SA response"),
+        "cgw never initiated a rekey"
+    );
+    assert!(cgw_log.contains("Child SA rekeyed"), "{cgw_log}");
+
+    // The AWS endpoint restarts and loses its SAs: cgw finds out by DPD and re-establishes.
+    let old_spi = tunnel(&lab.status(CGW), "tunnel1")["child_sa"]["inbound_spi"].clone();
+    lab.kill_aws(0);
+    lab.restore_aws(0);
+    let restarted = Instant::now();
+    wait_for(
+        Duration::from_secs(120),
+        || {
+            let s = lab.status(CGW);
+            let t = tunnel(&s, "tunnel1");
+            t["state"] == "up" && t["child_sa"]["inbound_spi"] != old_spi
+        },
+        "tunnel1 re-established after the peer restarted",
+    );
+    println!("peer restart: cgw re-established tunnel1 {:.1?} after strongSwan came back (DPD 10 s interval, 30 s timeout)", restarted.elapsed());
+    let (ok, out) = ping(&lab, 3);
+    assert!(ok, "{out}");
 }

@@ -14,13 +14,15 @@ use super::ike_sa_init::install_keys_from;
 use super::{find_notify, first_error, informational::InfoKind, Task};
 use crate::event::IkeSaInfo;
 use crate::proposal::{
-    esp_acceptable, esp_choice, esp_offer, ike_acceptable, ike_choice, ike_offer, parse_esp_choice, parse_ike_choice,
-    select_esp, select_ike,
+    esp_acceptable, esp_choice, esp_offer, ike_acceptable, ike_choice, ike_offer, parse_esp_choice,
+    parse_ike_choice, select_esp, select_ike,
 };
 use crate::sa::{ChildState, IkeSa, PassiveRekey, SaState};
 use crate::{Connection, Event, IkeError};
 use cgw_crypto::{keys, DhGroup, DhPrivate};
-use cgw_wire::{ExchangeType, KeyExchange, Notify, NotifyType, Payload, ProtocolId, TrafficSelector};
+use cgw_wire::{
+    ExchangeType, KeyExchange, Notify, NotifyType, Payload, ProtocolId, TrafficSelector,
+};
 use std::time::{Duration, Instant};
 
 const NONCE_LEN: usize = 32;
@@ -38,7 +40,12 @@ pub(crate) enum RekeyTask {
         retries: u8,
     },
     /// Rekeying the IKE SA.
-    Ike { new_spi: [u8; 8], ni: Vec<u8>, dh: DhPrivate, retries: u8 },
+    Ike {
+        new_spi: [u8; 8],
+        ni: Vec<u8>,
+        dh: DhPrivate,
+        retries: u8,
+    },
 }
 
 fn find<'a, T>(p: &'a [Payload], f: impl Fn(&'a Payload) -> Option<T>) -> Option<T> {
@@ -73,24 +80,37 @@ impl Connection {
 
     /// Starts rekeying the established IKE SA. Returns false if it cannot start now.
     pub fn rekey_ike_sa(&mut self, now: Instant) -> bool {
-        let Some(idx) = self
-            .sas
-            .iter()
-            .position(|s| s.state == SaState::Established && s.outstanding.is_none() && s.successor.is_none())
-        else {
+        let Some(idx) = self.sas.iter().position(|s| {
+            s.state == SaState::Established && s.outstanding.is_none() && s.successor.is_none()
+        }) else {
             return false;
         };
         self.start_ike_rekey(idx, now, None, 0);
         true
     }
 
-    pub(crate) fn start_child_rekey(&mut self, idx: usize, now: Instant, old: u32, group: Option<DhGroup>, retries: u8) {
+    pub(crate) fn start_child_rekey(
+        &mut self,
+        idx: usize,
+        now: Instant,
+        old: u32,
+        group: Option<DhGroup>,
+        retries: u8,
+    ) {
         let cfg = self.config.clone();
         let new_inbound_spi = self.new_esp_spi();
         let ni = self.random::<NONCE_LEN>().to_vec();
-        let group = group.or_else(|| cfg.esp_proposals.first().and_then(|p| p.dh.first().copied()));
+        let group = group.or_else(|| {
+            cfg.esp_proposals
+                .first()
+                .and_then(|p| p.dh.first().copied())
+        });
         let dh = group.map(|g| DhPrivate::generate(g, self.rng.as_mut()));
-        let Some(child) = self.sas[idx].children.iter_mut().find(|c| c.inbound_spi == old) else {
+        let Some(child) = self.sas[idx]
+            .children
+            .iter_mut()
+            .find(|c| c.inbound_spi == old)
+        else {
             return;
         };
         child.state = ChildState::Rekeying;
@@ -102,7 +122,11 @@ impl Connection {
                 notify_type: NotifyType::REKEY_SA,
                 data: vec![],
             }),
-            Payload::Sa(esp_offer(&cfg.esp_proposals, new_inbound_spi.to_be_bytes(), true)),
+            Payload::Sa(esp_offer(
+                &cfg.esp_proposals,
+                new_inbound_spi.to_be_bytes(),
+                true,
+            )),
             Payload::Nonce(ni.clone()),
         ];
         if let Some(d) = &dh {
@@ -120,10 +144,22 @@ impl Connection {
             dh,
             retries,
         };
-        self.send_request(idx, now, ExchangeType::CREATE_CHILD_SA, &payloads, Task::Rekey(task));
+        self.send_request(
+            idx,
+            now,
+            ExchangeType::CREATE_CHILD_SA,
+            &payloads,
+            Task::Rekey(task),
+        );
     }
 
-    pub(crate) fn start_ike_rekey(&mut self, idx: usize, now: Instant, group: Option<DhGroup>, retries: u8) {
+    pub(crate) fn start_ike_rekey(
+        &mut self,
+        idx: usize,
+        now: Instant,
+        group: Option<DhGroup>,
+        retries: u8,
+    ) {
         let cfg = self.config.clone();
         let new_spi = loop {
             let s = self.random::<8>();
@@ -150,11 +186,23 @@ impl Connection {
             dh,
             retries,
         };
-        self.send_request(idx, now, ExchangeType::CREATE_CHILD_SA, &payloads, Task::Rekey(task));
+        self.send_request(
+            idx,
+            now,
+            ExchangeType::CREATE_CHILD_SA,
+            &payloads,
+            Task::Rekey(task),
+        );
     }
 
     /// The peer's CREATE_CHILD_SA request.
-    pub(crate) fn handle_create_child_sa_request(&mut self, idx: usize, now: Instant, message_id: u32, p: Vec<Payload>) {
+    pub(crate) fn handle_create_child_sa_request(
+        &mut self,
+        idx: usize,
+        now: Instant,
+        message_id: u32,
+        p: Vec<Payload>,
+    ) {
         let refuse = |this: &mut Connection, t: NotifyType, data: Vec<u8>| {
             let n = Payload::Notify(Notify::new(t, data));
             this.send_response(idx, ExchangeType::CREATE_CHILD_SA, message_id, &[n]);
@@ -163,39 +211,82 @@ impl Connection {
             // Being deleted or replaced: RFC 7296 2.25.
             return refuse(self, NotifyType::TEMPORARY_FAILURE, vec![]);
         }
-        let sa_p = find(&p, |x| if let Payload::Sa(s) = x { Some(s) } else { None });
-        let nonce = find(&p, |x| if let Payload::Nonce(n) = x { Some(n) } else { None });
-        let ke = find(&p, |x| if let Payload::Ke(k) = x { Some(k) } else { None });
+        let sa_p = find(&p, |x| {
+            if let Payload::Sa(s) = x {
+                Some(s)
+            } else {
+                None
+            }
+        });
+        let nonce = find(&p, |x| {
+            if let Payload::Nonce(n) = x {
+                Some(n)
+            } else {
+                None
+            }
+        });
+        let ke = find(&p, |x| {
+            if let Payload::Ke(k) = x {
+                Some(k)
+            } else {
+                None
+            }
+        });
         let (Some(sa_p), Some(ni)) = (sa_p, nonce) else {
             return refuse(self, NotifyType::INVALID_SYNTAX, vec![]);
         };
         let is_ike = sa_p.proposals.iter().any(|x| x.protocol == ProtocolId::IKE);
         // An IKE SA rekey and another exchange of ours must not overlap: the old IKE SA may be
         // deleted under it. Refuse for now (RFC 7296 2.25); the peer retries.
-        let ours = self.sas[idx].outstanding.as_ref().map(|o| matches!(o.task, Task::Rekey(RekeyTask::Ike { .. })));
+        let ours = self.sas[idx]
+            .outstanding
+            .as_ref()
+            .map(|o| matches!(o.task, Task::Rekey(RekeyTask::Ike { .. })));
         match (is_ike, ours) {
-            (true, Some(false)) | (false, Some(true)) => return refuse(self, NotifyType::TEMPORARY_FAILURE, vec![]),
+            (true, Some(false)) | (false, Some(true)) => {
+                return refuse(self, NotifyType::TEMPORARY_FAILURE, vec![])
+            }
             _ => {}
         }
         if is_ike {
-            return self.respond_ike_rekey(idx, now, message_id, sa_p.clone(), ni.clone(), ke.cloned());
+            return self.respond_ike_rekey(
+                idx,
+                now,
+                message_id,
+                sa_p.clone(),
+                ni.clone(),
+                ke.cloned(),
+            );
         }
-        let rekey = find_notify(&p, NotifyType::REKEY_SA).and_then(|n| <[u8; 4]>::try_from(n.spi.as_slice()).ok());
+        let rekey = find_notify(&p, NotifyType::REKEY_SA)
+            .and_then(|n| <[u8; 4]>::try_from(n.spi.as_slice()).ok());
         let Some(old_out) = rekey.map(u32::from_be_bytes) else {
             // A new, additional Child SA: AWS uses one per tunnel (one SA pair).
             return refuse(self, NotifyType::NO_ADDITIONAL_SAS, vec![]);
         };
-        let Some(ci) = self.sas[idx].children.iter().position(|c| c.outbound_spi == old_out) else {
+        let Some(ci) = self.sas[idx]
+            .children
+            .iter()
+            .position(|c| c.outbound_spi == old_out)
+        else {
             return refuse(self, NotifyType::CHILD_SA_NOT_FOUND, vec![]);
         };
-        if matches!(self.sas[idx].children[ci].state, ChildState::Deleting | ChildState::Rekeyed) {
+        if matches!(
+            self.sas[idx].children[ci].state,
+            ChildState::Deleting | ChildState::Rekeyed
+        ) {
             return refuse(self, NotifyType::TEMPORARY_FAILURE, vec![]);
         }
         let cfg = self.config.clone();
         let Some((number, suite, peer_spi)) = select_esp(&cfg.esp_proposals, sa_p, true) else {
             self.events.push_back(Event::ChildSaFailed {
                 error: IkeError::NoProposalChosenByUs {
-                    we_accept: cfg.esp_proposals.iter().map(|x| x.describe()).collect::<Vec<_>>().join(", "),
+                    we_accept: cfg
+                        .esp_proposals
+                        .iter()
+                        .map(|x| x.describe())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     peer_offered: crate::proposal::describe_offer(sa_p),
                 },
             });
@@ -210,7 +301,13 @@ impl Connection {
                     Err(_) => return refuse(self, NotifyType::INVALID_SYNTAX, vec![]),
                 }
             }
-            (Some(g), _) => return refuse(self, NotifyType::INVALID_KE_PAYLOAD, g.id().to_be_bytes().to_vec()),
+            (Some(g), _) => {
+                return refuse(
+                    self,
+                    NotifyType::INVALID_KE_PAYLOAD,
+                    g.id().to_be_bytes().to_vec(),
+                )
+            }
         };
         let child = &self.sas[idx].children[ci];
         let (ts_i, ts_r) = (child.remote_ts.clone(), child.local_ts.clone());
@@ -218,7 +315,10 @@ impl Connection {
         let we_are_rekeying = child.state == ChildState::Rekeying;
         let nr = self.random::<NONCE_LEN>().to_vec();
         let spi = self.new_esp_spi();
-        let mut resp = vec![Payload::Sa(esp_choice(number, &suite, spi.to_be_bytes())), Payload::Nonce(nr.clone())];
+        let mut resp = vec![
+            Payload::Sa(esp_choice(number, &suite, spi.to_be_bytes())),
+            Payload::Nonce(nr.clone()),
+        ];
         if let Some(d) = &dh {
             resp.push(Payload::Ke(KeyExchange {
                 dh_group: d.group().id(),
@@ -293,7 +393,11 @@ impl Connection {
             return refuse(self, NotifyType::INVALID_SYNTAX, vec![]);
         };
         if ke.dh_group != suite.dh.id() {
-            return refuse(self, NotifyType::INVALID_KE_PAYLOAD, suite.dh.id().to_be_bytes().to_vec());
+            return refuse(
+                self,
+                NotifyType::INVALID_KE_PAYLOAD,
+                suite.dh.id().to_be_bytes().to_vec(),
+            );
         }
         let dh = DhPrivate::generate(suite.dh, self.rng.as_mut());
         let Ok(g_ir) = dh.shared_secret(&ke.data) else {
@@ -314,10 +418,21 @@ impl Connection {
                 data: dh.public_value().to_vec(),
             }),
         ];
-        match self.new_ike_sa_from_rekey(idx, now, suite, peer_spi, our_spi, false, ni.clone(), nr.clone(), &g_ir) {
+        match self.new_ike_sa_from_rekey(
+            idx,
+            now,
+            suite,
+            peer_spi,
+            our_spi,
+            false,
+            ni.clone(),
+            nr.clone(),
+            &g_ir,
+        ) {
             Ok(spis) => {
                 self.sas[idx].passive_rekey = Some((spis, min_nonce(&ni, &nr).to_vec()));
-                if !matches!(&self.sas[idx].outstanding, Some(o) if matches!(o.task, Task::Rekey(RekeyTask::Ike { .. }))) {
+                if !matches!(&self.sas[idx].outstanding, Some(o) if matches!(o.task, Task::Rekey(RekeyTask::Ike { .. })))
+                {
                     // No collision: the initiator will delete the old IKE SA; its Child SAs
                     // move to the new one then (or now, if it never does).
                     self.sas[idx].successor = Some(spis);
@@ -379,7 +494,10 @@ impl Connection {
         };
         let old_spis = (old.spi_i, old.spi_r);
         self.sas.push(sa);
-        self.events.push_back(Event::IkeSaRekeyed { old: old_spis, new: info });
+        self.events.push_back(Event::IkeSaRekeyed {
+            old: old_spis,
+            new: info,
+        });
         Ok(spis)
     }
 
@@ -395,14 +513,27 @@ impl Connection {
         };
         let mut children = std::mem::take(&mut self.sas[idx].children);
         // A rekey that was in flight on the old IKE SA died with it.
-        for c in children.iter_mut().filter(|c| c.state == ChildState::Rekeying) {
-            c.state = if c.passive_rekey.is_some() { ChildState::Rekeyed } else { ChildState::Installed };
+        for c in children
+            .iter_mut()
+            .filter(|c| c.state == ChildState::Rekeying)
+        {
+            c.state = if c.passive_rekey.is_some() {
+                ChildState::Rekeyed
+            } else {
+                ChildState::Installed
+            };
         }
         self.sas[to].children.extend(children);
         true
     }
 
-    pub(crate) fn process_rekey_response(&mut self, idx: usize, now: Instant, task: RekeyTask, p: Vec<Payload>) {
+    pub(crate) fn process_rekey_response(
+        &mut self,
+        idx: usize,
+        now: Instant,
+        task: RekeyTask,
+        p: Vec<Payload>,
+    ) {
         match task {
             RekeyTask::Child {
                 old_inbound_spi,
@@ -410,7 +541,16 @@ impl Connection {
                 ni,
                 dh,
                 retries,
-            } => self.process_child_rekey_response(idx, now, old_inbound_spi, new_inbound_spi, ni, dh, retries, p),
+            } => self.process_child_rekey_response(
+                idx,
+                now,
+                old_inbound_spi,
+                new_inbound_spi,
+                ni,
+                dh,
+                retries,
+                p,
+            ),
             RekeyTask::Ike {
                 new_spi,
                 ni,
@@ -435,9 +575,17 @@ impl Connection {
         let cfg = self.config.clone();
         let old_present = self.sas[idx].children.iter().any(|c| c.inbound_spi == old);
         let back_to_installed = |this: &mut Connection, retry_in: Option<Duration>| {
-            if let Some(c) = this.sas[idx].children.iter_mut().find(|c| c.inbound_spi == old) {
+            if let Some(c) = this.sas[idx]
+                .children
+                .iter_mut()
+                .find(|c| c.inbound_spi == old)
+            {
                 if c.state == ChildState::Rekeying {
-                    c.state = if c.passive_rekey.is_some() { ChildState::Rekeyed } else { ChildState::Installed };
+                    c.state = if c.passive_rekey.is_some() {
+                        ChildState::Rekeyed
+                    } else {
+                        ChildState::Installed
+                    };
                 }
                 if let Some(d) = retry_in {
                     c.rekey_at = now + d;
@@ -445,8 +593,11 @@ impl Connection {
             }
         };
         if let Some(n) = find_notify(&p, NotifyType::INVALID_KE_PAYLOAD) {
-            let wanted = <[u8; 2]>::try_from(n.data.as_slice()).map(u16::from_be_bytes).unwrap_or(0);
-            let ok = DhGroup::from_id(wanted).filter(|g| cfg.esp_proposals.iter().any(|x| x.dh.contains(g)));
+            let wanted = <[u8; 2]>::try_from(n.data.as_slice())
+                .map(u16::from_be_bytes)
+                .unwrap_or(0);
+            let ok = DhGroup::from_id(wanted)
+                .filter(|g| cfg.esp_proposals.iter().any(|x| x.dh.contains(g)));
             match ok {
                 Some(g) if retries < 3 && old_present => {
                     back_to_installed(self, None);
@@ -460,7 +611,10 @@ impl Connection {
             // TEMPORARY_FAILURE (the peer is busy, e.g. it is rekeying this Child SA itself) or
             // CHILD_SA_NOT_FOUND (it is gone, e.g. deleted in a collision): try again later if
             // the Child SA is still ours; a real failure is reported.
-            if !matches!(e, NotifyType::TEMPORARY_FAILURE | NotifyType::CHILD_SA_NOT_FOUND) {
+            if !matches!(
+                e,
+                NotifyType::TEMPORARY_FAILURE | NotifyType::CHILD_SA_NOT_FOUND
+            ) {
                 self.events.push_back(Event::ChildSaFailed {
                     error: IkeError::PeerError(e),
                 });
@@ -468,34 +622,72 @@ impl Connection {
             back_to_installed(self, Some(REKEY_RETRY));
             return;
         }
-        let chosen = find(&p, |x| if let Payload::Sa(s) = x { Some(s) } else { None }).and_then(parse_esp_choice);
-        let nr = find(&p, |x| if let Payload::Nonce(n) = x { Some(n.clone()) } else { None });
-        let ts_i = find(&p, |x| if let Payload::TsI(t) = x { Some(t.clone()) } else { None });
-        let ts_r = find(&p, |x| if let Payload::TsR(t) = x { Some(t.clone()) } else { None });
-        let ke = find(&p, |x| if let Payload::Ke(k) = x { Some(k.clone()) } else { None });
-        let (Some((suite, peer_spi)), Some(nr), Some(ts_i), Some(ts_r)) = (chosen, nr, ts_i, ts_r) else {
+        let chosen = find(&p, |x| {
+            if let Payload::Sa(s) = x {
+                Some(s)
+            } else {
+                None
+            }
+        })
+        .and_then(parse_esp_choice);
+        let nr = find(&p, |x| {
+            if let Payload::Nonce(n) = x {
+                Some(n.clone())
+            } else {
+                None
+            }
+        });
+        let ts_i = find(&p, |x| {
+            if let Payload::TsI(t) = x {
+                Some(t.clone())
+            } else {
+                None
+            }
+        });
+        let ts_r = find(&p, |x| {
+            if let Payload::TsR(t) = x {
+                Some(t.clone())
+            } else {
+                None
+            }
+        });
+        let ke = find(&p, |x| {
+            if let Payload::Ke(k) = x {
+                Some(k.clone())
+            } else {
+                None
+            }
+        });
+        let (Some((suite, peer_spi)), Some(nr), Some(ts_i), Some(ts_r)) = (chosen, nr, ts_i, ts_r)
+        else {
             self.events.push_back(Event::ChildSaFailed {
-                error: IkeError::Protocol("CREATE_CHILD_SA response without SA, Nonce, TSi and TSr".into()),
+                error: IkeError::Protocol(
+                    "CREATE_CHILD_SA response without SA, Nonce, TSi and TSr".into(),
+                ),
             });
             back_to_installed(self, Some(REKEY_RETRY));
             return;
         };
         if !esp_acceptable(&cfg.esp_proposals, &suite, true) {
             self.events.push_back(Event::ChildSaFailed {
-                error: IkeError::Protocol(format!("the peer chose {suite}, which we did not offer")),
+                error: IkeError::Protocol(format!(
+                    "the peer chose {suite}, which we did not offer"
+                )),
             });
             back_to_installed(self, Some(REKEY_RETRY));
             return;
         }
         let g_ir = match (suite.dh, dh, ke) {
             (None, _, _) => None,
-            (Some(g), Some(d), Some(k)) if d.group() == g && k.dh_group == g.id() => match d.shared_secret(&k.data) {
-                Ok(s) => Some(s),
-                Err(_) => {
-                    back_to_installed(self, Some(REKEY_RETRY));
-                    return;
+            (Some(g), Some(d), Some(k)) if d.group() == g && k.dh_group == g.id() => {
+                match d.shared_secret(&k.data) {
+                    Ok(s) => Some(s),
+                    Err(_) => {
+                        back_to_installed(self, Some(REKEY_RETRY));
+                        return;
+                    }
                 }
-            },
+            }
             _ => {
                 back_to_installed(self, Some(REKEY_RETRY));
                 return;
@@ -528,7 +720,9 @@ impl Connection {
                     .find(|(o, _)| *o == old)
                     .map(|(_, p)| p.clone())
             });
-        self.sas[idx].passive_child_rekeys.retain(|(o, _)| *o != old);
+        self.sas[idx]
+            .passive_child_rekeys
+            .retain(|(o, _)| *o != old);
         match passive {
             Some(pr) if pr.min_nonce < min_ours => {
                 // Our exchange has the lowest nonce: our new SA is redundant. Announce it so
@@ -541,10 +735,18 @@ impl Connection {
                 c.outbound_active = false;
                 c.rekey_of = None;
                 self.child_sa_established(idx, now, c);
-                if let Some(o) = self.sas[idx].children.iter_mut().find(|c| c.inbound_spi == old) {
+                if let Some(o) = self.sas[idx]
+                    .children
+                    .iter_mut()
+                    .find(|c| c.inbound_spi == old)
+                {
                     o.state = ChildState::Rekeyed;
                 }
-                if let Some(n) = self.sas[idx].children.iter_mut().find(|c| c.inbound_spi == new_inbound_spi) {
+                if let Some(n) = self.sas[idx]
+                    .children
+                    .iter_mut()
+                    .find(|c| c.inbound_spi == new_inbound_spi)
+                {
                     n.state = ChildState::Rekeyed;
                 }
                 self.start_informational(idx, now, InfoKind::DeleteChild(vec![new_inbound_spi]));
@@ -554,10 +756,18 @@ impl Connection {
                 // We won: the peer deletes its redundant SA (the one its exchange made, which
                 // we never send on); we delete the old one.
                 self.stats.rekey_collisions += 1;
-                if let Some(o) = self.sas[idx].children.iter_mut().find(|c| c.inbound_spi == old) {
+                if let Some(o) = self.sas[idx]
+                    .children
+                    .iter_mut()
+                    .find(|c| c.inbound_spi == old)
+                {
                     o.passive_rekey = None;
                 }
-                if let Some(r) = self.sas[idx].children.iter_mut().find(|c| c.inbound_spi == pr.new_inbound_spi) {
+                if let Some(r) = self.sas[idx]
+                    .children
+                    .iter_mut()
+                    .find(|c| c.inbound_spi == pr.new_inbound_spi)
+                {
                     r.state = ChildState::Rekeyed;
                 }
             }
@@ -566,7 +776,11 @@ impl Connection {
         self.child_sa_established(idx, now, c);
         self.stats.child_rekeys += 1;
         if old_present {
-            if let Some(o) = self.sas[idx].children.iter_mut().find(|c| c.inbound_spi == old) {
+            if let Some(o) = self.sas[idx]
+                .children
+                .iter_mut()
+                .find(|c| c.inbound_spi == old)
+            {
                 o.state = ChildState::Rekeyed;
             }
             self.start_informational(idx, now, InfoKind::DeleteChild(vec![old]));
@@ -575,7 +789,11 @@ impl Connection {
 
     /// Switches outbound traffic to the Child SA with inbound SPI `spi`.
     pub(crate) fn activate_outbound(&mut self, idx: usize, spi: u32) {
-        if let Some(c) = self.sas[idx].children.iter_mut().find(|c| c.inbound_spi == spi && c.outbound_pending) {
+        if let Some(c) = self.sas[idx]
+            .children
+            .iter_mut()
+            .find(|c| c.inbound_spi == spi && c.outbound_pending)
+        {
             c.outbound_pending = false;
             self.events.push_back(Event::ChildSaOutboundActivated {
                 inbound_spi: c.inbound_spi,
@@ -606,8 +824,12 @@ impl Connection {
             }
         };
         if let Some(n) = find_notify(&p, NotifyType::INVALID_KE_PAYLOAD) {
-            let wanted = <[u8; 2]>::try_from(n.data.as_slice()).map(u16::from_be_bytes).unwrap_or(0);
-            match DhGroup::from_id(wanted).filter(|g| cfg.ike_proposals.iter().any(|x| x.dh.contains(g))) {
+            let wanted = <[u8; 2]>::try_from(n.data.as_slice())
+                .map(u16::from_be_bytes)
+                .unwrap_or(0);
+            match DhGroup::from_id(wanted)
+                .filter(|g| cfg.ike_proposals.iter().any(|x| x.dh.contains(g)))
+            {
                 Some(g) if retries < 3 => self.start_ike_rekey(idx, now, Some(g), retries + 1),
                 _ => later(self),
             }
@@ -617,20 +839,44 @@ impl Connection {
             later(self);
             return;
         }
-        let sa_p = find(&p, |x| if let Payload::Sa(s) = x { Some(s) } else { None });
-        let nr = find(&p, |x| if let Payload::Nonce(n) = x { Some(n.clone()) } else { None });
-        let ke = find(&p, |x| if let Payload::Ke(k) = x { Some(k.clone()) } else { None });
+        let sa_p = find(&p, |x| {
+            if let Payload::Sa(s) = x {
+                Some(s)
+            } else {
+                None
+            }
+        });
+        let nr = find(&p, |x| {
+            if let Payload::Nonce(n) = x {
+                Some(n.clone())
+            } else {
+                None
+            }
+        });
+        let ke = find(&p, |x| {
+            if let Payload::Ke(k) = x {
+                Some(k.clone())
+            } else {
+                None
+            }
+        });
         let (Some(sa_p), Some(nr), Some(ke)) = (sa_p, nr, ke) else {
             later(self);
             return;
         };
         let suite = parse_ike_choice(sa_p);
-        let peer_spi = sa_p.proposals.first().and_then(|x| <[u8; 8]>::try_from(x.spi.as_slice()).ok());
+        let peer_spi = sa_p
+            .proposals
+            .first()
+            .and_then(|x| <[u8; 8]>::try_from(x.spi.as_slice()).ok());
         let (Some(suite), Some(peer_spi)) = (suite, peer_spi) else {
             later(self);
             return;
         };
-        if !ike_acceptable(&cfg.ike_proposals, &suite) || suite.dh != dh.group() || ke.dh_group != suite.dh.id() {
+        if !ike_acceptable(&cfg.ike_proposals, &suite)
+            || suite.dh != dh.group()
+            || ke.dh_group != suite.dh.id()
+        {
             later(self);
             return;
         }
@@ -639,7 +885,9 @@ impl Connection {
             return;
         };
         let min_ours = min_nonce(&ni, &nr).to_vec();
-        let spis = match self.new_ike_sa_from_rekey(idx, now, suite, new_spi, peer_spi, true, ni, nr, &g_ir) {
+        let spis = match self
+            .new_ike_sa_from_rekey(idx, now, suite, new_spi, peer_spi, true, ni, nr, &g_ir)
+        {
             Ok(s) => s,
             Err(_) => {
                 later(self);

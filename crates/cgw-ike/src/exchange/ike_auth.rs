@@ -429,7 +429,14 @@ impl Connection {
         let prf = sa.suite.expect("suite").prf;
         let ek = c.suite.encr.key_material_len();
         let ik = c.suite.integ.map_or(0, |i| i.key_len());
-        let km = match keys::child_keymat(prf, &keys.sk_d, c.g_ir.as_deref().map(|v| &v[..]), &c.ni, &c.nr, 2 * (ek + ik)) {
+        let km = match keys::child_keymat(
+            prf,
+            &keys.sk_d,
+            c.g_ir.as_deref().map(|v| &v[..]),
+            &c.ni,
+            &c.nr,
+            2 * (ek + ik),
+        ) {
             Ok(k) => k,
             Err(e) => {
                 self.events.push_back(Event::ChildSaFailed {
@@ -479,7 +486,6 @@ impl Connection {
             state: ChildState::Installed,
             rekey_at: now + lt.soft(lt.child, r),
             expire_at: now + lt.child,
-            created: now,
             passive_rekey: None,
             outbound_pending: !c.outbound_active,
         });

@@ -90,7 +90,7 @@ impl Connection {
             now,
             ExchangeType::IKE_SA_INIT,
             0,
-            datagram,
+            vec![datagram],
             Task::IkeSaInit(task),
         );
     }
@@ -448,7 +448,11 @@ fn install_keys(sa: &mut IkeSa, suite: IkeSuite, g_ir: &Secret) -> Result<(), Ik
 }
 
 /// Derives the seven keys from SKEYSEED (RFC 7296 2.14) and installs them in `sa`.
-pub(crate) fn install_keys_from(sa: &mut IkeSa, suite: IkeSuite, skeyseed: &[u8]) -> Result<(), IkeError> {
+pub(crate) fn install_keys_from(
+    sa: &mut IkeSa,
+    suite: IkeSuite,
+    skeyseed: &[u8],
+) -> Result<(), IkeError> {
     let integ_len = suite.integ.map_or(0, |i| i.key_len());
     let k = keys::derive_ike_sa_keys(
         suite.prf,

@@ -84,7 +84,10 @@ impl Connection {
     /// Forgets the Child SAs with these inbound SPIs.
     fn children_gone(&mut self, idx: usize, spis: &[u32]) {
         let sa = &mut self.sas[idx];
-        let (gone, keep): (Vec<_>, Vec<_>) = sa.children.drain(..).partition(|c| spis.contains(&c.inbound_spi));
+        let (gone, keep): (Vec<_>, Vec<_>) = sa
+            .children
+            .drain(..)
+            .partition(|c| spis.contains(&c.inbound_spi));
         sa.children = keep;
         for c in gone {
             self.events.push_back(Event::ChildSaDeleted {
@@ -100,7 +103,13 @@ impl Connection {
         }
     }
 
-    pub(crate) fn handle_informational_request(&mut self, idx: usize, _now: Instant, message_id: u32, p: Vec<Payload>) {
+    pub(crate) fn handle_informational_request(
+        &mut self,
+        idx: usize,
+        _now: Instant,
+        message_id: u32,
+        p: Vec<Payload>,
+    ) {
         let mut delete_ike = false;
         let mut gone = Vec::new();
         let mut answer = Vec::new();
@@ -115,7 +124,11 @@ impl Connection {
                             };
                             // The peer names its inbound SPIs, our outbound ones.
                             let out = u32::from_be_bytes(spi);
-                            if let Some(c) = self.sas[idx].children.iter().find(|c| c.outbound_spi == out) {
+                            if let Some(c) = self.sas[idx]
+                                .children
+                                .iter()
+                                .find(|c| c.outbound_spi == out)
+                            {
                                 gone.push(c.inbound_spi);
                                 // RFC 7296 1.4.1: SAs we are deleting ourselves are not
                                 // named in the answer.

@@ -334,7 +334,7 @@ impl Dataplane {
             }
             for i in 0..self.tunnels.len() {
                 if fds[3 + i].revents != 0 {
-                    self.from_tun(i);
+                    self.read_tun(i);
                 }
             }
         }
@@ -365,7 +365,10 @@ impl Dataplane {
                         }
                     }
                 }
-                Command::ActivateOutbound { tunnel, inbound_spi } => {
+                Command::ActivateOutbound {
+                    tunnel,
+                    inbound_spi,
+                } => {
                     if let Some(t) = self.tunnels.get_mut(tunnel) {
                         if let Some(pos) = t.pending.iter().position(|p| p.0 == inbound_spi) {
                             t.outbound = Some(t.pending.remove(pos));
@@ -387,7 +390,10 @@ impl Dataplane {
                             }
                         }
                         t.pending.retain(|p| p.0 != inbound_spi);
-                        if t.outbound.as_ref().is_some_and(|o| o.1.spi() == outbound_spi) {
+                        if t.outbound
+                            .as_ref()
+                            .is_some_and(|o| o.1.spi() == outbound_spi)
+                        {
                             t.outbound = None;
                         }
                     }
@@ -429,7 +435,11 @@ impl Dataplane {
             return false;
         };
         // Ask for a rekey well before the 32-bit sequence number runs out.
-        let limit = if sa.esn() { cgw_esp::SOFT_SEQUENCE_LIMIT_64 } else { cgw_esp::SOFT_SEQUENCE_LIMIT_32 };
+        let limit = if sa.esn() {
+            cgw_esp::SOFT_SEQUENCE_LIMIT_64
+        } else {
+            cgw_esp::SOFT_SEQUENCE_LIMIT_32
+        };
         if !t.rekey_requested && sa.last_sequence_number() >= limit {
             t.rekey_requested = true;
             let _ = self.events.send(Event::RekeyNeeded {
@@ -455,7 +465,7 @@ impl Dataplane {
     }
 
     /// Reads a batch from TUN device `tunnel`, encapsulates, and sends.
-    fn from_tun(&mut self, tunnel: usize) {
+    fn read_tun(&mut self, tunnel: usize) {
         loop {
             let mut n = 0;
             while n < BATCH {
@@ -509,15 +519,12 @@ impl Dataplane {
                 let orig = &orig[HEADROOM..HEADROOM + len];
                 inc(&self.tunnels[tunnel].counters.fragmented);
                 let mut k = 0;
-                loop {
-                    let Some(f) = packet::ipv4_fragment(
-                        orig,
-                        mtu,
-                        k,
-                        &mut self.bufs[i][HEADROOM..HEADROOM + TUN_READ],
-                    ) else {
-                        break;
-                    };
+                while let Some(f) = packet::ipv4_fragment(
+                    orig,
+                    mtu,
+                    k,
+                    &mut self.bufs[i][HEADROOM..HEADROOM + TUN_READ],
+                ) {
                     if self.encapsulate(tunnel, i, f) {
                         self.send_one(i);
                     }
@@ -544,11 +551,11 @@ impl Dataplane {
     }
 
     fn count_io_error(&self, dst: SocketAddr) {
-        if let Some(t) = self.tunnels.iter().find(|t| {
-            t.outbound
-                .as_ref()
-                .is_some_and(|o| o.2.ip() == dst.ip())
-        }) {
+        if let Some(t) = self
+            .tunnels
+            .iter()
+            .find(|t| t.outbound.as_ref().is_some_and(|o| o.2.ip() == dst.ip()))
+        {
             inc(&t.counters.io_errors);
         }
     }

@@ -226,8 +226,8 @@ pub async fn run(config: CgwConfig) -> Result<()> {
     loop {
         // Drive every engine and timer that is due.
         let now = Instant::now();
-        for i in 0..tunnels.len() {
-            tick(&mut tunnels[i], i, now, &dp, &natt_send, &ike500).await;
+        for (i, t) in tunnels.iter_mut().enumerate() {
+            tick(t, i, now, &dp, &natt_send, &ike500).await;
         }
         if config.gateway.routing == Routing::Static && tunnels.len() > 1 {
             let health: Vec<Health> = tunnels.iter().map(|t| t.health()).collect();
@@ -516,51 +516,56 @@ fn handle_event(t: &mut TunnelCtl, index: usize, now: Instant, ev: Event, dp: &d
             t.last_error = None;
             t.ike = Some(IkeState { info, since: now });
         }
-        Event::ChildSaEstablished(c) => match cgw::child_sa::esp_sas(&c, &mut cgw_crypto::SystemRandom::new()) {
-            Ok((inbound, outbound)) => {
-                info!(
-                    "{name}: Child SA up: SPIs in {:#010x} out {:#010x}, {}, {}",
-                    c.inbound_spi,
-                    c.outbound_spi,
-                    c.suite,
-                    if c.udp_encap {
-                        "ESP in UDP 4500"
+        Event::ChildSaEstablished(c) => {
+            match cgw::child_sa::esp_sas(&c, &mut cgw_crypto::SystemRandom::new()) {
+                Ok((inbound, outbound)) => {
+                    info!(
+                        "{name}: Child SA up: SPIs in {:#010x} out {:#010x}, {}, {}",
+                        c.inbound_spi,
+                        c.outbound_spi,
+                        c.suite,
+                        if c.udp_encap {
+                            "ESP in UDP 4500"
+                        } else {
+                            "ESP"
+                        }
+                    );
+                    dp.send(Command::InstallChild {
+                        tunnel: index,
+                        inbound: Box::new(inbound),
+                        outbound: Box::new(outbound),
+                        remote: SocketAddr::new(
+                            c.remote.ip(),
+                            if c.udp_encap { cgw_ike::NAT_T_PORT } else { 0 },
+                        ),
+                        udp_encap: c.udp_encap,
+                        activate: c.outbound_active,
+                    });
+                    let state = ChildState {
+                        inbound_spi: c.inbound_spi,
+                        outbound_spi: c.outbound_spi,
+                        algorithms: c.suite.to_string(),
+                        udp_encap: c.udp_encap,
+                        since: now,
+                    };
+                    if let Some(old) = c.rekey_of {
+                        info!("{name}: Child SA rekeyed (replaces inbound SPI {old:#010x})");
+                    }
+                    if c.outbound_active {
+                        if t.child.is_none() {
+                            t.monitor.next_ping = now;
+                        }
+                        t.child = Some(state);
                     } else {
-                        "ESP"
+                        t.pending_child = Some(state);
                     }
-                );
-                dp.send(Command::InstallChild {
-                    tunnel: index,
-                    inbound: Box::new(inbound),
-                    outbound: Box::new(outbound),
-                    remote: SocketAddr::new(c.remote.ip(), if c.udp_encap { cgw_ike::NAT_T_PORT } else { 0 }),
-                    udp_encap: c.udp_encap,
-                    activate: c.outbound_active,
-                });
-                let state = ChildState {
-                    inbound_spi: c.inbound_spi,
-                    outbound_spi: c.outbound_spi,
-                    algorithms: c.suite.to_string(),
-                    udp_encap: c.udp_encap,
-                    since: now,
-                };
-                if let Some(old) = c.rekey_of {
-                    info!("{name}: Child SA rekeyed (replaces inbound SPI {old:#010x})");
                 }
-                if c.outbound_active {
-                    if t.child.is_none() {
-                        t.monitor.next_ping = now;
-                    }
-                    t.child = Some(state);
-                } else {
-                    t.pending_child = Some(state);
+                Err(e) => {
+                    error!("{name}: cannot install the Child SA: {e}");
+                    t.last_error = Some(format!("cannot install the Child SA: {e}"));
                 }
             }
-            Err(e) => {
-                error!("{name}: cannot install the Child SA: {e}");
-                t.last_error = Some(format!("cannot install the Child SA: {e}"));
-            }
-        },
+        }
         Event::ChildSaOutboundActivated { inbound_spi, .. } => {
             dp.send(Command::ActivateOutbound {
                 tunnel: index,
@@ -584,7 +589,9 @@ fn handle_event(t: &mut TunnelCtl, index: usize, now: Instant, ev: Event, dp: &d
             rekeyed,
         } => {
             if rekeyed {
-                debug!("{name}: replaced Child SA {inbound_spi:#010x}/{outbound_spi:#010x} deleted");
+                debug!(
+                    "{name}: replaced Child SA {inbound_spi:#010x}/{outbound_spi:#010x} deleted"
+                );
             } else {
                 info!("{name}: Child SA {inbound_spi:#010x}/{outbound_spi:#010x} deleted");
             }
@@ -594,10 +601,17 @@ fn handle_event(t: &mut TunnelCtl, index: usize, now: Instant, ev: Event, dp: &d
                 outbound_spi,
                 grace: if rekeyed { REKEY_GRACE } else { Duration::ZERO },
             });
-            if t.pending_child.as_ref().is_some_and(|c| c.inbound_spi == inbound_spi) {
+            if t.pending_child
+                .as_ref()
+                .is_some_and(|c| c.inbound_spi == inbound_spi)
+            {
                 t.pending_child = None;
             }
-            if t.child.as_ref().is_some_and(|c| c.inbound_spi == inbound_spi) && !rekeyed {
+            if t.child
+                .as_ref()
+                .is_some_and(|c| c.inbound_spi == inbound_spi)
+                && !rekeyed
+            {
                 t.child = None;
                 t.monitor.up = false;
                 t.monitor.up_since = None;
@@ -767,6 +781,16 @@ fn status_json(
                     "alive": t.monitor.up,
                     "consecutive_misses": t.monitor.misses,
                     "last_rtt_ms": t.monitor.last_rtt.map(|d| d.as_secs_f64() * 1000.0),
+                },
+                "rekeys": {
+                    "child": t.conn.stats().child_rekeys,
+                    "ike": t.conn.stats().ike_rekeys,
+                    "collisions": t.conn.stats().rekey_collisions,
+                },
+                "next_rekey": {
+                    "ike_sa_in_secs": t.conn.ike_rekey_at().map(|r| r.saturating_duration_since(now).as_secs()),
+                    "child_sa_in_secs": t.child.as_ref().and_then(|c| t.conn.child_sa_timers().into_iter().find(|x| x.0 == c.inbound_spi)).map(|x| x.2.saturating_duration_since(now).as_secs()),
+                    "child_sa_expires_in_secs": t.child.as_ref().and_then(|c| t.conn.child_sa_timers().into_iter().find(|x| x.0 == c.inbound_spi)).map(|x| x.3.saturating_duration_since(now).as_secs()),
                 },
                 "last_error": t.last_error,
             })

@@ -19,7 +19,10 @@ pub static SERIAL: Mutex<()> = Mutex::new(());
 /// Addresses of the lab.
 pub const CGW_PUBLIC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
 pub const CGW_PRIVATE: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
-pub const AWS: [Ipv4Addr; 2] = [Ipv4Addr::new(203, 0, 113, 21), Ipv4Addr::new(203, 0, 113, 77)];
+pub const AWS: [Ipv4Addr; 2] = [
+    Ipv4Addr::new(203, 0, 113, 21),
+    Ipv4Addr::new(203, 0, 113, 77),
+];
 pub const INSIDE: [&str; 2] = ["169.254.10.0/30", "169.254.20.0/30"];
 pub const AWS_INSIDE: [&str; 2] = ["169.254.10.1", "169.254.20.1"];
 pub const VPC_HOST: &str = "172.31.0.10";
@@ -35,7 +38,16 @@ pub fn require_root() {
         "0",
         "these tests build network namespaces and need root: run `sudo -E cargo test -p cgw --test netns_strongswan` (CI runs as root)"
     );
-    for tool in ["ip", "iptables", "swanctl", "/usr/lib/ipsec/charon", "iperf3", "ping", "tcpdump", "python3"] {
+    for tool in [
+        "ip",
+        "iptables",
+        "swanctl",
+        "/usr/lib/ipsec/charon",
+        "iperf3",
+        "ping",
+        "tcpdump",
+        "python3",
+    ] {
         let found = if tool.starts_with('/') {
             Path::new(tool).exists()
         } else {
@@ -46,7 +58,10 @@ pub fn require_root() {
                 .map(|s| s.success())
                 .unwrap_or(false)
         };
-        assert!(found, "{tool} is missing: install it (see .ci/run for the apt-get line)");
+        assert!(
+            found,
+            "{tool} is missing: install it (see .ci/run for the apt-get line)"
+        );
     }
 }
 
@@ -70,18 +85,26 @@ pub fn try_run(args: &[&str]) -> (bool, String) {
     match Command::new(args[0]).args(&args[1..]).output() {
         Ok(o) => (
             o.status.success(),
-            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
         ),
         Err(e) => (false, e.to_string()),
     }
 }
 
 /// How an AWS endpoint is configured.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct AwsSide {
     pub psk: String,
     pub ike_proposals: String,
     pub esp_proposals: String,
+    /// Extra swanctl settings for the connection (e.g. short rekey times), one per line.
+    pub conn_extra: String,
+    /// Extra swanctl settings for the child.
+    pub child_extra: String,
 }
 
 /// A running lab.
@@ -142,7 +165,21 @@ impl Lab {
     }
 
     fn veth(&self, a: &str, ia: &str, b: &str, ib: &str) {
-        run(&["ip", "link", "add", ia, "netns", &self.ns(a), "type", "veth", "peer", "name", ib, "netns", &self.ns(b)]);
+        run(&[
+            "ip",
+            "link",
+            "add",
+            ia,
+            "netns",
+            &self.ns(a),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            ib,
+            "netns",
+            &self.ns(b),
+        ]);
         self.ip(a, &format!("link set {ia} up"));
         self.ip(b, &format!("link set {ib} up"));
     }
@@ -155,7 +192,15 @@ impl Lab {
         for n in &names {
             run(&["ip", "netns", "add", &self.ns(n)]);
             self.ip(n, "link set lo up");
-            self.exec(n, &["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"]);
+            self.exec(
+                n,
+                &[
+                    "sysctl",
+                    "-qw",
+                    "net.ipv4.conf.all.rp_filter=0",
+                    "net.ipv4.conf.default.rp_filter=0",
+                ],
+            );
         }
         self.veth("onprem", "op0", "cgw", "lan0");
         self.ip("onprem", "addr add 10.10.0.10/24 dev op0");
@@ -170,7 +215,20 @@ impl Lab {
             self.ip("nat", "addr add 198.51.100.10/24 dev out0");
             self.ip("nat", "route add default via 198.51.100.1");
             self.exec("nat", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-            self.exec("nat", &["iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "out0", "-j", "MASQUERADE"]);
+            self.exec(
+                "nat",
+                &[
+                    "iptables",
+                    "-t",
+                    "nat",
+                    "-A",
+                    "POSTROUTING",
+                    "-o",
+                    "out0",
+                    "-j",
+                    "MASQUERADE",
+                ],
+            );
         } else {
             self.veth("cgw", "wan0", "inet", "c0");
             self.ip("cgw", "addr add 198.51.100.10/24 dev wan0");
@@ -297,6 +355,7 @@ impl Lab {
     proposals = {ike}
     encap = yes
     dpd_delay = 10s
+{conn_extra}
     local {{
       auth = psk
       id = {aws}
@@ -313,6 +372,7 @@ impl Lab {
         mode = tunnel
         start_action = none
         dpd_action = clear
+{child_extra}
       }}
     }}
   }}
@@ -329,7 +389,9 @@ secrets {{
             cgw = CGW_PUBLIC,
             ike = side.ike_proposals,
             esp = side.esp_proposals,
-            psk = side.psk
+            psk = side.psk,
+            conn_extra = side.conn_extra,
+            child_extra = side.child_extra
         );
         std::fs::write(d.join("swanctl.conf"), swanctl).unwrap();
         let script = format!(
@@ -344,24 +406,45 @@ secrets {{
             &[("STRONGSWAN_CONF", conf_path.to_str().unwrap())],
         );
         self.aws_pids[i] = Some(pid);
-        wait_for(Duration::from_secs(10), || vici.exists(), "charon's vici socket");
+        wait_for(
+            Duration::from_secs(10),
+            || vici.exists(),
+            "charon's vici socket",
+        );
         let uri = format!("unix://{}", vici.display());
         let swanctl_file = d.join("swanctl.conf");
         // swanctl may race charon's startup; retry briefly.
         wait_for(
             Duration::from_secs(10),
             || {
-                self.try_exec(&name, &["swanctl", "--load-all", "--file", swanctl_file.to_str().unwrap(), "--uri", &uri])
-                    .0
+                self.try_exec(
+                    &name,
+                    &[
+                        "swanctl",
+                        "--load-all",
+                        "--file",
+                        swanctl_file.to_str().unwrap(),
+                        "--uri",
+                        &uri,
+                    ],
+                )
+                .0
             },
             "swanctl --load-all",
         );
         // libipsec's TUN device: AWS's inside address and the route back to the LAN.
-        wait_for(Duration::from_secs(10), || self.try_exec(&name, &["ip", "link", "show", "ipsec0"]).0, "ipsec0");
+        wait_for(
+            Duration::from_secs(10),
+            || self.try_exec(&name, &["ip", "link", "show", "ipsec0"]).0,
+            "ipsec0",
+        );
         self.ip(&name, &format!("addr add {}/30 dev ipsec0", AWS_INSIDE[i]));
         self.ip(&name, "link set ipsec0 up");
         self.ip(&name, &format!("route add {LAN} dev ipsec0"));
-        self.exec(&name, &["sysctl", "-qw", "net.ipv4.conf.ipsec0.rp_filter=0"]);
+        self.exec(
+            &name,
+            &["sysctl", "-qw", "net.ipv4.conf.ipsec0.rp_filter=0"],
+        );
     }
 
     /// Kills AWS endpoint `i` (its SAs are lost) and takes its link to the VPC down, as AWS
@@ -376,13 +459,21 @@ secrets {{
     /// Brings AWS endpoint `i` back (fresh charon, no SAs) and its VPC link up.
     pub fn restore_aws(&mut self, i: usize) {
         self.ip("vpc", &format!("link set a{} up", i + 1));
-        self.ip("vpc", &format!("route replace {LAN} via 10.201.{}.1 metric {}", i + 1, 10 * (i + 1)));
+        self.ip(
+            "vpc",
+            &format!(
+                "route replace {LAN} via 10.201.{}.1 metric {}",
+                i + 1,
+                10 * (i + 1)
+            ),
+        );
         self.start_aws(i);
     }
 
     /// The charon log of endpoint `i`.
     pub fn aws_log(&self, i: usize) -> String {
-        std::fs::read_to_string(self.dir.join(format!("aws{}/charon.log", i + 1))).unwrap_or_default()
+        std::fs::read_to_string(self.dir.join(format!("aws{}/charon.log", i + 1)))
+            .unwrap_or_default()
     }
 
     /// cgw's log.
@@ -401,7 +492,10 @@ secrets {{
     /// `cgw status --json` from the lab's cgw.
     pub fn status(&self, cgw: &str) -> serde_json::Value {
         let sock = self.dir.join("cgw.sock");
-        let out = self.exec("cgw", &[cgw, "status", "--json", "--socket", sock.to_str().unwrap()]);
+        let out = self.exec(
+            "cgw",
+            &[cgw, "status", "--json", "--socket", sock.to_str().unwrap()],
+        );
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("status JSON: {e}: {out}"))
     }
 
@@ -450,7 +544,9 @@ impl Drop for Lab {
             names.push("nat");
         }
         for n in names {
-            let _ = Command::new("ip").args(["netns", "del", &self.ns(n)]).status();
+            let _ = Command::new("ip")
+                .args(["netns", "del", &self.ns(n)])
+                .status();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
