@@ -434,3 +434,26 @@ fn ike_fragmentation_carries_large_messages_through_a_small_mtu() {
         "IKE_SA_INIT got through"
     );
 }
+
+#[test]
+fn collision_with_a_lost_response_and_a_retransmitted_rekey_request() {
+    for seed in 0..8 {
+        let (a, b) = configs(aws_lifetimes());
+        let mut r = establish(a, b, 800 + seed);
+        // Both rekey the Child SA at once, and B's answer to A's request is lost: A
+        // retransmits, B answers from its cache, and the collision still resolves.
+        r.p.drop_next
+            .push((Side::B, cgw_wire::ExchangeType::CREATE_CHILD_SA.0, true));
+        let now = r.p.now;
+        let sa = r.p.a.child_sa_timers()[0].0;
+        let sb = r.p.b.child_sa_timers()[0].0;
+        assert!(r.p.a.rekey_child_sa(now, sa));
+        assert!(r.p.b.rekey_child_sa(now, sb));
+        run(&mut r, Duration::from_secs(60), Duration::from_millis(100));
+        assert!(r.p.a.stats().retransmitted_requests >= 1);
+        assert!(r.p.b.stats().retransmitted_responses >= 1);
+        assert_eq!(r.p.a.child_sa_count(), 1);
+        assert_eq!(r.p.b.child_sa_count(), 1);
+        assert!(ike_failures(&r.p.a_events).is_empty() && ike_failures(&r.p.b_events).is_empty());
+    }
+}

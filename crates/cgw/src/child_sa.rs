@@ -1,13 +1,22 @@
 //! From a negotiated Child SA (the IKE engine's event) to the ESP engine's SA pair.
 
 use cgw_crypto::Random;
-use cgw_esp::{EspAlgorithm, EspError, InboundSa, OutboundSa, TrafficSelector};
+use cgw_esp::{EspAlgorithm, EspError, InboundSa, LifetimeLimits, OutboundSa, TrafficSelector};
 use cgw_ike::{ChildSaInfo, ChildSaKeys};
 
 /// Builds the inbound and outbound ESP SAs of a Child SA: the negotiated transform, this
 /// direction's keys, ESN, the anti-replay window and the traffic selectors. `rng` seeds the
 /// outbound SA's AES-CBC IV generator.
 pub fn esp_sas(c: &ChildSaInfo, rng: &mut dyn Random) -> Result<(InboundSa, OutboundSa), EspError> {
+    esp_sas_with_limits(c, rng, LifetimeLimits::default())
+}
+
+/// [`esp_sas`] with packet and byte lifetime limits on both SAs.
+pub fn esp_sas_with_limits(
+    c: &ChildSaInfo,
+    rng: &mut dyn Random,
+    limits: LifetimeLimits,
+) -> Result<(InboundSa, OutboundSa), EspError> {
     let alg = EspAlgorithm::from_iana(
         c.suite.encr.id(),
         Some(c.suite.encr.key_bits()),
@@ -29,10 +38,12 @@ pub fn esp_sas(c: &ChildSaInfo, rng: &mut dyn Random) -> Result<(InboundSa, Outb
     let inbound = InboundSa::new(c.inbound_spi, alg, &keymat(&c.inbound))?
         .with_esn(c.suite.esn)
         .with_replay_window(c.replay_window)?
-        .with_traffic_selectors(&ts(&c.remote_ts)?, &ts(&c.local_ts)?)?;
+        .with_traffic_selectors(&ts(&c.remote_ts)?, &ts(&c.local_ts)?)?
+        .with_limits(limits);
     let mut iv_key = [0u8; 16];
     rng.fill(&mut iv_key);
-    let outbound =
-        OutboundSa::new(c.outbound_spi, alg, &keymat(&c.outbound), &iv_key)?.with_esn(c.suite.esn);
+    let outbound = OutboundSa::new(c.outbound_spi, alg, &keymat(&c.outbound), &iv_key)?
+        .with_esn(c.suite.esn)
+        .with_limits(limits);
     Ok((inbound, outbound))
 }

@@ -289,6 +289,13 @@ pub struct Tunnel {
     /// ESP anti-replay window in packets. Default 1024.
     #[serde(default = "defaults::replay_window")]
     pub replay_window: u32,
+    /// Rekey a Child SA once it has carried this many packets in one direction (and refuse
+    /// to send more than 110 % of it on one SA). Unset: by time only, as AWS does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_lifetime_packets: Option<u64>,
+    /// The same limit in bytes of inner packets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_lifetime_bytes: Option<u64>,
     /// Who brings the tunnel up. Default `initiate`.
     #[serde(default = "defaults::startup_action")]
     pub startup_action: StartupAction,
@@ -317,6 +324,8 @@ impl fmt::Debug for Tunnel {
             .field("dpd_timeout_secs", &self.dpd_timeout_secs)
             .field("dpd_action", &self.dpd_action)
             .field("replay_window", &self.replay_window)
+            .field("child_lifetime_packets", &self.child_lifetime_packets)
+            .field("child_lifetime_bytes", &self.child_lifetime_bytes)
             .field("startup_action", &self.startup_action)
             .field("bgp", &self.bgp)
             .finish()
@@ -349,12 +358,26 @@ impl Tunnel {
             dpd_timeout_secs: defaults::dpd_timeout(),
             dpd_action: defaults::dpd_action(),
             replay_window: defaults::replay_window(),
+            child_lifetime_packets: None,
+            child_lifetime_bytes: None,
             startup_action: defaults::startup_action(),
             bgp: None,
         }
     }
 
     /// AWS's inside address: the first host of `inside_cidr` (its BGP neighbour address).
+    /// The ESP lifetime limits of this tunnel's Child SAs (soft at the configured value, hard
+    /// 10 % above it).
+    pub fn esp_limits(&self) -> cgw_esp::LifetimeLimits {
+        let hard = |v: Option<u64>| v.map(|v| v.saturating_add(v / 10));
+        cgw_esp::LifetimeLimits {
+            soft_packets: self.child_lifetime_packets,
+            soft_bytes: self.child_lifetime_bytes,
+            hard_packets: hard(self.child_lifetime_packets),
+            hard_bytes: hard(self.child_lifetime_bytes),
+        }
+    }
+
     pub fn aws_inside_address(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.inside_cidr.network()).wrapping_add(1))
     }

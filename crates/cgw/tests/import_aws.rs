@@ -73,6 +73,8 @@ fn check_toml(i: &Imported) {
         "aws_outside_address",
         "psk",
         "inside_cidr",
+        "child_lifetime_packets",
+        "child_lifetime_bytes",
         "mtu",
         "tcp_mss",
         "ike_proposals",

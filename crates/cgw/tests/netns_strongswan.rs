@@ -623,3 +623,117 @@ fn rekeys_from_both_sides_lose_nothing_and_a_restarted_peer_is_found_by_dpd() {
     let (ok, out) = ping(&lab, 3);
     assert!(ok, "{out}");
 }
+
+/// A cgw configuration with one tunnel to `peer` (for cgw-to-cgw runs; no AWS side needed).
+fn one_tunnel_toml(
+    local: &str,
+    peer: &str,
+    remote_cidr: &str,
+    sock: &str,
+    startup: &str,
+    extra: &str,
+) -> String {
+    format!(
+        r#"[gateway]
+local_address = "{local}"
+routing = "static"
+remote_cidrs = ["{remote_cidr}"]
+control_socket = "{sock}"
+
+[monitor]
+enabled = false
+
+[[tunnel]]
+aws_outside_address = "{peer}"
+psk = "Cgw.To.Cgw_Lab_Key_0123456789"
+inside_cidr = "169.254.10.0/30"
+startup_action = "{startup}"
+{extra}
+"#
+    )
+}
+
+#[test]
+fn cgw_to_cgw_without_nat_uses_plain_esp_and_rekeys_by_packet_count() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let side = AwsSide::default();
+    let mut lab = Lab::new("e", false, [side.clone(), side]);
+    let a_sock = lab.dir.join("cgw.sock");
+    let b_sock = lab.dir.join("peer.sock");
+    // The peer plays AWS: it routes the LAN back into its tunnel and waits to be called.
+    let b = lab.write(
+        "peer.toml",
+        &one_tunnel_toml(
+            "203.0.113.21",
+            "198.51.100.10",
+            LAN,
+            b_sock.to_str().unwrap(),
+            "respond",
+            "",
+        ),
+    );
+    let a = lab.write(
+        "cgw.toml",
+        &one_tunnel_toml(
+            "198.51.100.10",
+            "203.0.113.21",
+            VPC_CIDR,
+            a_sock.to_str().unwrap(),
+            "initiate",
+            "child_lifetime_packets = 100",
+        ),
+    );
+    let check = run(&[CGW, "check", "-c", a.to_str().unwrap()]);
+    assert!(check.contains("OK"), "{check}");
+    lab.spawn(
+        "aws1",
+        &[CGW, "up", "-c", b.to_str().unwrap()],
+        "peer.log",
+        &[],
+    );
+    wait_for(Duration::from_secs(10), || b_sock.exists(), "the peer cgw");
+    let pa = lab.spawn(
+        "cgw",
+        &[CGW, "up", "-c", a.to_str().unwrap(), "--log-level", "debug"],
+        "cgw.log",
+        &[],
+    );
+    lab.cgw_pid = Some(pa);
+    wait_for(
+        Duration::from_secs(20),
+        || {
+            lab.try_exec("onprem", &["ping", "-c", "1", "-W", "1", VPC_HOST])
+                .0
+        },
+        "ping through cgw <-> cgw",
+    );
+    let s = lab.status(CGW);
+    let t = tunnel(&s, "tunnel1");
+    assert_eq!(t["ike_sa"]["nat_t"], false, "no NAT on the path: {t:#}");
+    assert_eq!(
+        t["child_sa"]["udp_encap"], false,
+        "plain ESP (IP protocol 50): {t:#}"
+    );
+    // 20 pings a second both ways for 15 s: about 300 packets per direction, so the
+    // 100-packet limit forces several rekeys; not one ping may be lost.
+    let (ok, out) = lab.try_exec(
+        "onprem",
+        &["ping", "-q", "-i", "0.05", "-c", "300", "-W", "2", VPC_HOST],
+    );
+    let summary = out
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or("")
+        .to_string();
+    let s = lab.status(CGW);
+    let t = tunnel(&s, "tunnel1");
+    let rekeys = t["rekeys"]["child"].as_u64().unwrap();
+    println!("cgw <-> cgw, plain ESP: {summary}; {rekeys} Child SA rekeys forced by the 100-packet limit");
+    assert!(ok && summary.contains(" 0% packet loss"), "{out}");
+    assert!(rekeys >= 2, "{t:#}");
+    assert!(lab
+        .cgw_log()
+        .contains("reached its packet, byte or sequence number limit"));
+    assert!(t["traffic"]["rx_packets"].as_u64().unwrap() >= 300);
+}

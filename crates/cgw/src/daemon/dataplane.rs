@@ -434,13 +434,9 @@ impl Dataplane {
             self.dests[i] = None;
             return false;
         };
-        // Ask for a rekey well before the 32-bit sequence number runs out.
-        let limit = if sa.esn() {
-            cgw_esp::SOFT_SEQUENCE_LIMIT_64
-        } else {
-            cgw_esp::SOFT_SEQUENCE_LIMIT_32
-        };
-        if !t.rekey_requested && sa.last_sequence_number() >= limit {
+        // Ask for a rekey at the soft limit (packets, bytes, or well before the sequence
+        // number runs out).
+        if !t.rekey_requested && sa.status() != cgw_esp::SaStatus::Active {
             t.rekey_requested = true;
             let _ = self.events.send(Event::RekeyNeeded {
                 tunnel,
@@ -737,6 +733,13 @@ impl Dataplane {
         match t.inbound[si].0.decapsulate(pkt) {
             Ok(d) => {
                 t.counters.last_rx_ms.store(now_ms, Ordering::Relaxed);
+                if !t.rekey_requested && t.inbound[si].0.status() != cgw_esp::SaStatus::Active {
+                    t.rekey_requested = true;
+                    let _ = self.events.send(Event::RekeyNeeded {
+                        tunnel: ti,
+                        inbound_spi: spi,
+                    });
+                }
                 let inner = &mut pkt[d.inner.clone()];
                 if let Some(seq) = packet::icmp_echo_reply_seq(inner, t.setup.inside, ECHO_ID) {
                     let _ = self.events.send(Event::EchoReply { tunnel: ti, seq });

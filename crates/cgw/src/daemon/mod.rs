@@ -266,7 +266,7 @@ pub async fn run(config: CgwConfig) -> Result<()> {
                 dataplane::Event::Ike { local, remote, data } => dispatch_ike(&mut tunnels, local, remote, &data),
                 dataplane::Event::RekeyNeeded { tunnel, inbound_spi } => {
                     if let Some(t) = tunnels.get_mut(tunnel) {
-                        info!("{}: ESP sequence numbers near their limit: rekeying the Child SA", t.cfg.name);
+                        info!("{}: the Child SA reached its packet, byte or sequence number limit: rekeying it", t.cfg.name);
                         t.conn.rekey_child_sa(Instant::now(), inbound_spi);
                     }
                 }
@@ -517,7 +517,11 @@ fn handle_event(t: &mut TunnelCtl, index: usize, now: Instant, ev: Event, dp: &d
             t.ike = Some(IkeState { info, since: now });
         }
         Event::ChildSaEstablished(c) => {
-            match cgw::child_sa::esp_sas(&c, &mut cgw_crypto::SystemRandom::new()) {
+            match cgw::child_sa::esp_sas_with_limits(
+                &c,
+                &mut cgw_crypto::SystemRandom::new(),
+                t.cfg.esp_limits(),
+            ) {
                 Ok((inbound, outbound)) => {
                     info!(
                         "{name}: Child SA up: SPIs in {:#010x} out {:#010x}, {}, {}",

@@ -845,6 +845,8 @@ fn tunnel(
         dpd_timeout_secs,
         dpd_action,
         replay_window,
+        child_lifetime_packets: None,
+        child_lifetime_bytes: None,
         startup_action,
         bgp,
     })

@@ -267,6 +267,17 @@ fn tunnel(
         "ESP anti-replay window in packets (64..=2048)",
         &t.replay_window.to_string(),
     );
+    let what =
+        "Rekey a Child SA after this many packets in one direction (unset: by time only, as AWS)";
+    match t.child_lifetime_packets {
+        Some(v) => s.key("child_lifetime_packets", what, &v.to_string()),
+        None => s.unset("child_lifetime_packets", what, "1000000000"),
+    }
+    let what = "Rekey a Child SA after this many bytes in one direction (unset: by time only)";
+    match t.child_lifetime_bytes {
+        Some(v) => s.key("child_lifetime_bytes", what, &v.to_string()),
+        None => s.unset("child_lifetime_bytes", what, "1000000000000"),
+    }
     s.key(
         "dpd_interval_secs",
         "Send a DPD probe after this long without hearing from AWS",
