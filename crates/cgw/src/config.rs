@@ -365,7 +365,6 @@ impl Tunnel {
         }
     }
 
-    /// AWS's inside address: the first host of `inside_cidr` (its BGP neighbour address).
     /// The ESP lifetime limits of this tunnel's Child SAs (soft at the configured value, hard
     /// 10 % above it).
     pub fn esp_limits(&self) -> cgw_esp::LifetimeLimits {
@@ -378,6 +377,7 @@ impl Tunnel {
         }
     }
 
+    /// AWS's inside address: the first host of `inside_cidr` (its BGP neighbour address).
     pub fn aws_inside_address(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.inside_cidr.network()).wrapping_add(1))
     }
