@@ -8,7 +8,7 @@ mod lab;
 use lab::*;
 use std::time::{Duration, Instant};
 
-const PSK: &str = "Bench.Tunnel_Key.0123456789";
+const PSK: &str = "Cgw.To.Cgw_Lab_Key_0123456789";
 
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -19,34 +19,8 @@ fn cpu_ticks(pid: u32) -> u64 {
         + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
 }
 
-fn cgw_toml(
-    local: &str,
-    peer: &str,
-    remote_cidr: &str,
-    monitor: bool,
-    startup: &str,
-    sock: &str,
-) -> String {
-    format!(
-        r#"[gateway]
-local_address = "{local}"
-routing = "static"
-remote_cidrs = ["{remote_cidr}"]
-control_socket = "{sock}"
-
-[monitor]
-enabled = {monitor}
-
-[[tunnel]]
-aws_outside_address = "{peer}"
-psk = "{PSK}"
-inside_cidr = "169.254.10.0/30"
-startup_action = "{startup}"
-ike_proposals = ["aes256-sha384-ecp384"]
-esp_proposals = ["aes256gcm16-ecp384"]
-"#
-    )
-}
+const SUITE_B: &str =
+    "ike_proposals = [\"aes256-sha384-ecp384\"]\nesp_proposals = [\"aes256gcm16-ecp384\"]";
 
 struct Run {
     label: &'static str,
@@ -169,24 +143,26 @@ fn main() {
         let b_sock = lab.dir.join("peer.sock");
         let a = lab.write(
             "cgw.toml",
-            &cgw_toml(
+            &one_tunnel_toml(
                 "198.51.100.10",
                 "203.0.113.21",
                 VPC_CIDR,
-                false,
-                "initiate",
                 a_sock.to_str().unwrap(),
+                "initiate",
+                false,
+                SUITE_B,
             ),
         );
         let b = lab.write(
             "peer.toml",
-            &cgw_toml(
+            &one_tunnel_toml(
                 "203.0.113.21",
                 "198.51.100.10",
                 LAN,
-                false,
-                "respond",
                 b_sock.to_str().unwrap(),
+                "respond",
+                false,
+                SUITE_B,
             ),
         );
         let pb = lab.spawn(
@@ -228,13 +204,14 @@ fn main() {
         let sock = lab.dir.join("cgw.sock");
         let a = lab.write(
             "cgw.toml",
-            &cgw_toml(
+            &one_tunnel_toml(
                 "198.51.100.10",
                 "203.0.113.21",
                 VPC_CIDR,
-                true,
-                "initiate",
                 sock.to_str().unwrap(),
+                "initiate",
+                true,
+                SUITE_B,
             ),
         );
         let pa = lab.spawn(

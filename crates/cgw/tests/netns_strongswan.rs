@@ -624,35 +624,6 @@ fn rekeys_from_both_sides_lose_nothing_and_a_restarted_peer_is_found_by_dpd() {
     assert!(ok, "{out}");
 }
 
-/// A cgw configuration with one tunnel to `peer` (for cgw-to-cgw runs; no AWS side needed).
-fn one_tunnel_toml(
-    local: &str,
-    peer: &str,
-    remote_cidr: &str,
-    sock: &str,
-    startup: &str,
-    extra: &str,
-) -> String {
-    format!(
-        r#"[gateway]
-local_address = "{local}"
-routing = "static"
-remote_cidrs = ["{remote_cidr}"]
-control_socket = "{sock}"
-
-[monitor]
-enabled = false
-
-[[tunnel]]
-aws_outside_address = "{peer}"
-psk = "Cgw.To.Cgw_Lab_Key_0123456789"
-inside_cidr = "169.254.10.0/30"
-startup_action = "{startup}"
-{extra}
-"#
-    )
-}
-
 #[test]
 fn cgw_to_cgw_without_nat_uses_plain_esp_and_rekeys_by_packet_count() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -670,6 +641,7 @@ fn cgw_to_cgw_without_nat_uses_plain_esp_and_rekeys_by_packet_count() {
             LAN,
             b_sock.to_str().unwrap(),
             "respond",
+            false,
             "",
         ),
     );
@@ -681,6 +653,7 @@ fn cgw_to_cgw_without_nat_uses_plain_esp_and_rekeys_by_packet_count() {
             VPC_CIDR,
             a_sock.to_str().unwrap(),
             "initiate",
+            false,
             "child_lifetime_packets = 100",
         ),
     );

@@ -552,6 +552,37 @@ impl Drop for Lab {
     }
 }
 
+/// A cgw configuration with one tunnel to `peer`, for cgw-to-cgw runs (one side plays AWS).
+/// `extra` lines go into the `[[tunnel]]` table.
+pub fn one_tunnel_toml(
+    local: &str,
+    peer: &str,
+    remote_cidr: &str,
+    sock: &str,
+    startup: &str,
+    monitor: bool,
+    extra: &str,
+) -> String {
+    format!(
+        r#"[gateway]
+local_address = "{local}"
+routing = "static"
+remote_cidrs = ["{remote_cidr}"]
+control_socket = "{sock}"
+
+[monitor]
+enabled = {monitor}
+
+[[tunnel]]
+aws_outside_address = "{peer}"
+psk = "Cgw.To.Cgw_Lab_Key_0123456789"
+inside_cidr = "169.254.10.0/30"
+startup_action = "{startup}"
+{extra}
+"#
+    )
+}
+
 /// Polls `f` until it holds or `timeout` passes (then panics naming `what`).
 pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool, what: &str) {
     let deadline = Instant::now() + timeout;
