@@ -420,6 +420,19 @@ pub struct TunnelBgp {
     /// BGP keepalive interval. Default 10.
     #[serde(default = "defaults::keepalive")]
     pub keepalive_secs: u16,
+    /// LOCAL_PREF given to the routes learned over this tunnel (inbound policy); unset: 100.
+    /// A higher value makes this tunnel preferred whatever AWS's MED says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_pref: Option<u32>,
+    /// Prepend our ASN this many extra times to what we advertise over this tunnel (outbound
+    /// policy), to make AWS prefer the other tunnel. AWS advises against it when the customer
+    /// gateway handles asymmetric routing, which cgw does.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub as_path_prepend: u8,
+}
+
+fn is_zero(v: &u8) -> bool {
+    *v == 0
 }
 
 impl Default for TunnelBgp {
@@ -429,6 +442,8 @@ impl Default for TunnelBgp {
             peer_asn: defaults::peer_asn(),
             hold_time_secs: defaults::hold_time(),
             keepalive_secs: defaults::keepalive(),
+            local_pref: None,
+            as_path_prepend: 0,
         }
     }
 }

@@ -710,3 +710,219 @@ fn cgw_to_cgw_without_nat_uses_plain_esp_and_rekeys_by_packet_count() {
         .contains("reached its packet, byte or sequence number limit"));
     assert!(t["traffic"]["rx_packets"].as_u64().unwrap() >= 300);
 }
+
+/// BIRD as AWS's BGP speaker on endpoint `i`: ASN 64512, the VPC prefix with `med`.
+fn start_bird(lab: &mut Lab, i: usize, med: u32) {
+    let d = lab.dir.join(format!("bird{}", i + 1));
+    std::fs::create_dir_all(&d).unwrap();
+    let conf = format!(
+        r#"log "{log}" all;
+router id {aws};
+protocol device {{ scan time 2; }}
+protocol static vpc {{ ipv4; route {VPC_CIDR} via 10.201.{n}.2; }}
+protocol bgp cgw {{
+  local {aws_inside} as 64512;
+  neighbor {cgw_inside} as 65000;
+  hold time 30;
+  keepalive time 10;
+  connect retry time 5;
+  error wait time 5, 60;
+  ipv4 {{
+    import all;
+    export filter {{ if proto = "vpc" then {{ bgp_med = {med}; accept; }} reject; }};
+    next hop self;
+  }};
+}}
+"#,
+        log = d.join("bird.log").display(),
+        aws = AWS[i],
+        n = i + 1,
+        aws_inside = AWS_INSIDE[i],
+        cgw_inside = if i == 0 {
+            "169.254.10.2"
+        } else {
+            "169.254.20.2"
+        },
+    );
+    let conf_path = d.join("bird.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let sock = d.join("bird.ctl");
+    lab.spawn(
+        &format!("aws{}", i + 1),
+        &[
+            "bird",
+            "-f",
+            "-c",
+            conf_path.to_str().unwrap(),
+            "-s",
+            sock.to_str().unwrap(),
+            "-P",
+            d.join("bird.pid").to_str().unwrap(),
+        ],
+        &format!("bird{}.stdout", i + 1),
+        &[],
+    );
+    wait_for(
+        Duration::from_secs(10),
+        || sock.exists(),
+        "BIRD's control socket",
+    );
+}
+
+fn birdc(lab: &Lab, i: usize, cmd: &str) -> String {
+    let sock = lab.dir.join(format!("bird{}/bird.ctl", i + 1));
+    let mut args = vec!["birdc", "-s", sock.to_str().unwrap()];
+    args.extend(cmd.split_whitespace());
+    lab.try_exec(&format!("aws{}", i + 1), &args).1
+}
+
+fn bgp_route(lab: &Lab, prefix: &str) -> Option<Value> {
+    lab.status(CGW)["bgp"]["installed"]
+        .as_array()?
+        .iter()
+        .find(|r| r["prefix"] == prefix)
+        .cloned()
+}
+
+#[test]
+fn bgp_over_both_tunnels_with_bird_picks_the_lower_med_and_fails_over() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let (ike, esp) = suite_b();
+    let side = |i: usize| AwsSide {
+        psk: PSK[i].into(),
+        ike_proposals: ike.clone(),
+        esp_proposals: esp.clone(),
+        ..Default::default()
+    };
+    let mut lab = Lab::new("f", false, [side(0), side(1)]);
+    lab.start_aws(0);
+    lab.start_aws(1);
+    // AWS marks its preferred tunnel with the lower MED: tunnel 2 here.
+    start_bird(&mut lab, 0, 200);
+    start_bird(&mut lab, 1, 100);
+    start_cgw(&mut lab, &aws_json(false, None), &[], &[]);
+    let t0 = Instant::now();
+    wait_for(
+        Duration::from_secs(60),
+        || {
+            let s = lab.status(CGW);
+            s["bgp"]["sessions"]
+                .as_array()
+                .is_some_and(|a| a.len() == 2 && a.iter().all(|x| x["state"] == "established"))
+                && bgp_route(&lab, VPC_CIDR).is_some_and(|r| r["tunnel"] == "tunnel2")
+        },
+        "both BGP sessions established and the VPC route via tunnel2 (MED 100)",
+    );
+    println!("BGP: both sessions up and the VPC route installed {:.1?} after cgw's control socket appeared", t0.elapsed());
+    let r = bgp_route(&lab, VPC_CIDR).unwrap();
+    assert_eq!(r["med"], 100, "{r}");
+    assert_eq!(r["as_path"], "64512", "{r}");
+    let kernel = lab.exec("cgw", &["ip", "route", "show", VPC_CIDR]);
+    assert!(kernel.contains("dev cgw1 proto 200"), "{kernel}");
+    for i in 0..2 {
+        let routes = birdc(&lab, i, "show route 10.10.0.0/24 all");
+        assert!(
+            routes.contains("10.10.0.0/24") && routes.contains("65000"),
+            "aws{}: {routes}",
+            i + 1
+        );
+    }
+    let (ok, out) = ping(&lab, 3);
+    assert!(ok, "{out}");
+
+    // The preferred endpoint dies: the monitor sees it in ~3 s, the tunnel's BGP session closes
+    // at once, and the route moves to tunnel 1, far sooner than the 30 s hold time.
+    let pinger = lab.spawn(
+        "onprem",
+        &["ping", "-D", "-i", "0.1", "-W", "1", VPC_HOST],
+        "bgp-failover-ping.log",
+        &[],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let killed = Instant::now();
+    lab.kill_aws(1);
+    wait_for(
+        Duration::from_secs(25),
+        || bgp_route(&lab, VPC_CIDR).is_some_and(|r| r["tunnel"] == "tunnel1"),
+        "the VPC route moving to tunnel1",
+    );
+    let moved = killed.elapsed();
+    std::thread::sleep(Duration::from_secs(3));
+    lab.stop_pid(pinger);
+    let outage =
+        outage_of(&std::fs::read_to_string(lab.dir.join("bgp-failover-ping.log")).unwrap());
+    println!("BGP failover: route moved after {moved:.1?}; longest ping outage {outage:.1?} (hold time 30 s)");
+    assert!(outage < Duration::from_secs(15), "{outage:?}");
+    assert!(lab
+        .exec("cgw", &["ip", "route", "show", VPC_CIDR])
+        .contains("dev cgw0"));
+
+    // Policy: local-pref on tunnel 1 beats AWS's MED, and an AS_PATH prepend on tunnel 2 is seen
+    // by its peer.
+    // (BIRD kept running on aws2 and reconnects once the tunnel is back.)
+    lab.restore_aws(1);
+    let sock = lab.dir.join("cgw.sock");
+    lab.exec("cgw", &[CGW, "down", "--socket", sock.to_str().unwrap()]);
+    let pid = lab.cgw_pid.take().unwrap();
+    assert!(lab
+        .wait_exit(pid, Duration::from_secs(10))
+        .is_some_and(|s| s.success()));
+    let toml_path = lab.dir.join("cgw.toml");
+    let text = std::fs::read_to_string(&toml_path).unwrap();
+    let mut n = 0;
+    let text = text
+        .split("[tunnel.bgp]")
+        .map(|part| part.to_string())
+        .reduce(|acc, part| {
+            n += 1;
+            let policy = if n == 1 {
+                "local_pref = 300\n"
+            } else {
+                "as_path_prepend = 2\n"
+            };
+            format!("{acc}[tunnel.bgp]\n{policy}{part}")
+        })
+        .unwrap();
+    std::fs::write(&toml_path, text).unwrap();
+    let pid = lab.spawn(
+        "cgw",
+        &[CGW, "up", "-c", toml_path.to_str().unwrap()],
+        "cgw2.log",
+        &[],
+    );
+    lab.cgw_pid = Some(pid);
+    wait_for(
+        Duration::from_secs(10),
+        || sock.exists(),
+        "cgw's control socket",
+    );
+    wait_for(
+        Duration::from_secs(60),
+        || {
+            let s = lab.status(CGW);
+            s["bgp"]["sessions"]
+                .as_array()
+                .is_some_and(|a| a.iter().all(|x| x["state"] == "established"))
+                && bgp_route(&lab, VPC_CIDR).is_some()
+        },
+        "BGP back up with the policy",
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let r = bgp_route(&lab, VPC_CIDR).unwrap();
+    assert_eq!(
+        r["tunnel"], "tunnel1",
+        "local-pref 300 on tunnel1 overrides MED 100 on tunnel2: {r}"
+    );
+    assert_eq!(r["local_pref"], 300);
+    let aws2 = birdc(&lab, 1, "show route 10.10.0.0/24 all");
+    assert!(
+        aws2.contains("65000 65000 65000"),
+        "prepend seen at aws2: {aws2}"
+    );
+    let aws1 = birdc(&lab, 0, "show route 10.10.0.0/24 all");
+    assert!(
+        !aws1.contains("65000 65000"),
+        "no prepend towards aws1: {aws1}"
+    );
+}

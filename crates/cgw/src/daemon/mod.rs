@@ -4,6 +4,7 @@
 //! tunnel), retries, liveness checks (DPD), the tunnel monitors, static-route failover and the
 //! control socket. One dedicated thread runs the data path (see [`dataplane`]).
 
+pub mod bgp;
 pub mod dataplane;
 pub mod failover;
 pub mod netlink;
@@ -68,6 +69,8 @@ struct TunnelCtl {
     monitor: MonitorState,
     last_error: Option<String>,
     next_keepalive: Option<Instant>,
+    /// What we last told the BGP session about the tunnel (carrying traffic or not).
+    bgp_up: bool,
     /// Monitor: echo interval and misses in a row that mean "down".
     monitor_interval: Duration,
     monitor_threshold: u32,
@@ -185,6 +188,7 @@ pub async fn run(config: CgwConfig) -> Result<()> {
             },
             last_error: None,
             next_keepalive: None,
+            bgp_up: false,
             monitor_interval: Duration::from_secs(config.monitor.interval_secs.max(1)),
             monitor_threshold: config.monitor.threshold.max(1),
         });
@@ -201,6 +205,10 @@ pub async fn run(config: CgwConfig) -> Result<()> {
             routing_name(&config.gateway.routing)
         );
     }
+
+    // BGP: one session per tunnel over its inside addresses.
+    let (bgp_tx, mut bgp_rx) = mpsc::unbounded_channel();
+    let mut bgp = BgpState::new(&config, bgp_tx, nl.clone());
 
     // Control socket.
     let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel();
@@ -228,6 +236,13 @@ pub async fn run(config: CgwConfig) -> Result<()> {
         let now = Instant::now();
         for (i, t) in tunnels.iter_mut().enumerate() {
             tick(t, i, now, &dp, &natt_send, &ike500).await;
+            // A BGP session runs while its tunnel carries traffic; when the tunnel dies (DPD,
+            // the monitor, a Delete) the session ends at once, not after the hold time.
+            let carrying = t.child.is_some() && (!config.monitor.enabled || t.monitor.up);
+            if carrying != t.bgp_up {
+                t.bgp_up = carrying;
+                bgp.tunnel(i, carrying);
+            }
         }
         if config.gateway.routing == Routing::Static && tunnels.len() > 1 {
             let health: Vec<Health> = tunnels.iter().map(|t| t.health()).collect();
@@ -287,8 +302,13 @@ pub async fn run(config: CgwConfig) -> Result<()> {
                     }
                 }
             },
+            Some(r) = bgp_rx.recv() => bgp.report(r, &tunnels).await,
             Some(req) = ctl_rx.recv() => match req {
-                ControlRequest::Status(tx) => { let _ = tx.send(status_json(&config, &tunnels, &dp, &failover)); }
+                ControlRequest::Status(tx) => {
+                    let mut v = status_json(&config, &tunnels, &dp, &failover);
+                    v["bgp"] = bgp.status(&tunnels);
+                    let _ = tx.send(v);
+                }
                 ControlRequest::Down(tx) => { shutdown_reply = Some(tx); break; }
             },
             _ = tokio::signal::ctrl_c() => { info!("SIGINT: shutting down"); break; }
@@ -316,6 +336,7 @@ pub async fn run(config: CgwConfig) -> Result<()> {
             _ = tokio::time::sleep(Duration::from_millis(50)) => {}
         }
     }
+    bgp.shutdown().await;
     routes.remove_all().await;
     dp.shutdown();
     let _ = std::fs::remove_file(&sock_path);
@@ -876,4 +897,256 @@ pub async fn control_request(path: &std::path::Path, cmd: &str) -> Result<Value>
         bail!("the daemon closed the control connection without answering");
     }
     Ok(serde_json::from_str(&line)?)
+}
+
+/// The BGP side of the daemon: the sessions' tasks, the RIB and the routes it installed.
+struct BgpState {
+    cmds: Vec<Option<mpsc::UnboundedSender<bgp::Command>>>,
+    rib: cgw_bgp::Rib,
+    installed:
+        std::collections::HashMap<cgw_bgp::Ipv4Prefix, netlink_packet_route::route::RouteMessage>,
+    sessions: Vec<BgpSessionStatus>,
+    nl: netlink::Netlink,
+    table: Option<u32>,
+    lan: Vec<cgw_bgp::LocalRoute>,
+    local_pref: Vec<Option<u32>>,
+}
+
+#[derive(Default, Clone)]
+struct BgpSessionStatus {
+    state: &'static str,
+    since: Option<Instant>,
+    last_error: Option<String>,
+    peer_asn: u32,
+    received: usize,
+}
+
+impl BgpState {
+    fn new(
+        config: &CgwConfig,
+        out: mpsc::UnboundedSender<bgp::Report>,
+        nl: netlink::Netlink,
+    ) -> Self {
+        let mut cmds = Vec::new();
+        let enabled = config.gateway.routing == Routing::Bgp;
+        for (i, t) in config.tunnels.iter().enumerate() {
+            match (&t.bgp, enabled) {
+                (Some(b), true) => {
+                    let mut sc = cgw_bgp::SessionConfig::new(
+                        b.local_asn,
+                        b.peer_asn,
+                        config.gateway.effective_public_address(),
+                        t.our_inside_address(),
+                        t.aws_inside_address(),
+                    );
+                    sc.hold_time = b.hold_time_secs;
+                    sc.keepalive_time = Some(b.keepalive_secs);
+                    sc.as_path_prepend = b.as_path_prepend;
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    bgp::spawn(i, t.name.clone(), sc, rx, out.clone());
+                    cmds.push(Some(tx));
+                }
+                _ => cmds.push(None),
+            }
+        }
+        Self {
+            sessions: vec![
+                BgpSessionStatus {
+                    state: "idle",
+                    ..Default::default()
+                };
+                cmds.len()
+            ],
+            cmds,
+            rib: cgw_bgp::Rib::new(cgw_bgp::RibConfig::default()),
+            installed: Default::default(),
+            nl,
+            table: config.gateway.route_table,
+            lan: config
+                .gateway
+                .lan
+                .iter()
+                .filter_map(|n| cgw_bgp::Ipv4Prefix::new(n.network(), n.prefix_len()).ok())
+                .map(cgw_bgp::LocalRoute::from)
+                .collect(),
+            local_pref: config
+                .tunnels
+                .iter()
+                .map(|t| t.bgp.as_ref().and_then(|b| b.local_pref))
+                .collect(),
+        }
+    }
+
+    fn tunnel(&mut self, i: usize, up: bool) {
+        if let Some(Some(tx)) = self.cmds.get(i) {
+            let _ = tx.send(if up {
+                bgp::Command::TunnelUp
+            } else {
+                bgp::Command::TunnelDown
+            });
+        }
+    }
+
+    async fn report(&mut self, r: bgp::Report, tunnels: &[TunnelCtl]) {
+        let bgp::Report::Event { tunnel, event } = r;
+        let sid = cgw_bgp::SessionId(tunnel as u32);
+        let name = tunnels[tunnel].cfg.name.clone();
+        let changes = match event {
+            cgw_bgp::Event::Established {
+                peer_asn,
+                peer_id,
+                hold_time,
+                ..
+            } => {
+                info!("{name}: BGP session with AS{peer_asn} ({peer_id}) established, hold time {hold_time} s");
+                self.sessions[tunnel] = BgpSessionStatus {
+                    state: "established",
+                    since: Some(Instant::now()),
+                    last_error: None,
+                    peer_asn,
+                    received: 0,
+                };
+                if let Some(Some(tx)) = self.cmds.get(tunnel) {
+                    let _ = tx.send(bgp::Command::Advertise(self.lan.clone()));
+                }
+                self.rib.session_up(
+                    sid,
+                    cgw_bgp::PeerInfo {
+                        peer_id,
+                        peer_address: tunnels[tunnel].cfg.aws_inside_address(),
+                        peer_asn,
+                        external: true,
+                        local_pref: self.local_pref[tunnel],
+                    },
+                )
+            }
+            cgw_bgp::Event::Update {
+                announced,
+                withdrawn,
+            } => {
+                let c = self.rib.update(sid, &announced, &withdrawn);
+                self.sessions[tunnel].received = self.rib.adj_rib_in(sid).count();
+                c
+            }
+            cgw_bgp::Event::Down {
+                reason,
+                was_established,
+            } => {
+                if was_established {
+                    warn!("{name}: BGP session down: {reason}");
+                }
+                let st = &mut self.sessions[tunnel];
+                st.state = "down";
+                st.since = Some(Instant::now());
+                st.last_error = Some(reason.to_string());
+                st.received = 0;
+                self.rib.session_down(sid)
+            }
+            _ => Vec::new(),
+        };
+        for c in changes {
+            self.apply(c, tunnels).await;
+        }
+    }
+
+    async fn apply(&mut self, c: cgw_bgp::RouteChange, tunnels: &[TunnelCtl]) {
+        let prefix = c.prefix();
+        match c.paths().first() {
+            Some(best) => {
+                let t = &tunnels[best.session.0 as usize];
+                match self
+                    .nl
+                    .replace_route(prefix.addr(), prefix.prefix_len(), t.ifindex, self.table, 0)
+                    .await
+                {
+                    Ok(m) => {
+                        info!(
+                            "BGP: {prefix} via {} ({}), AS path {}, MED {}",
+                            t.cfg.device,
+                            t.cfg.name,
+                            best.attributes.as_path,
+                            best.attributes
+                                .multi_exit_disc
+                                .map_or("-".to_string(), |m| m.to_string())
+                        );
+                        self.installed.insert(prefix, m);
+                    }
+                    Err(e) => error!("BGP: installing {prefix}: {e:#}"),
+                }
+            }
+            None => {
+                if let Some(m) = self.installed.remove(&prefix) {
+                    info!("BGP: {prefix} withdrawn");
+                    if let Err(e) = self.nl.delete_route(m).await {
+                        warn!("BGP: removing {prefix}: {e:#}");
+                    }
+                }
+            }
+        }
+    }
+
+    fn status(&self, tunnels: &[TunnelCtl]) -> Value {
+        let now = Instant::now();
+        let sessions: Vec<Value> = self
+            .cmds
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.is_some())
+            .map(|(i, _)| {
+                let s = &self.sessions[i];
+                let sid = cgw_bgp::SessionId(i as u32);
+                let received: Vec<Value> = self
+                    .rib
+                    .adj_rib_in(sid)
+                    .map(|(p, attrs)| {
+                        json!({
+                            "prefix": p.to_string(),
+                            "as_path": attrs.as_path.to_string(),
+                            "med": attrs.multi_exit_disc,
+                            "next_hop": attrs.next_hop.to_string(),
+                        })
+                    })
+                    .collect();
+                json!({
+                    "tunnel": tunnels[i].cfg.name,
+                    "peer": tunnels[i].cfg.aws_inside_address().to_string(),
+                    "peer_asn": s.peer_asn,
+                    "state": s.state,
+                    "since_secs": s.since.map(|t| now.duration_since(t).as_secs()),
+                    "last_error": s.last_error,
+                    "received": received,
+                    "advertised": self.lan.iter().map(|r| r.prefix.to_string()).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let best: Vec<Value> = self
+            .installed
+            .keys()
+            .filter_map(|p| {
+                let b = self.rib.best(p)?;
+                let t = &tunnels[b.session.0 as usize];
+                Some(json!({
+                    "prefix": p.to_string(),
+                    "tunnel": t.cfg.name,
+                    "device": t.cfg.device,
+                    "local_pref": b.local_pref,
+                    "as_path": b.attributes.as_path.to_string(),
+                    "med": b.attributes.multi_exit_disc,
+                }))
+            })
+            .collect();
+        json!({"sessions": sessions, "installed": best})
+    }
+
+    async fn shutdown(&mut self) {
+        for c in self.cmds.iter().flatten() {
+            let _ = c.send(bgp::Command::Shutdown);
+        }
+        for (p, m) in std::mem::take(&mut self.installed) {
+            if let Err(e) = self.nl.delete_route(m).await {
+                warn!("BGP: removing {p}: {e:#}");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -822,6 +822,8 @@ fn tunnel(
             peer_asn: peer.value,
             hold_time_secs,
             keepalive_secs,
+            local_pref: None,
+            as_path_prepend: 0,
         })
     } else {
         None
