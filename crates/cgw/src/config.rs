@@ -111,6 +111,14 @@ pub struct Gateway {
     /// The AWS VPN connection id (`vpn-...`), for messages only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpn_connection_id: Option<String>,
+    /// BGP: also advertise the connected prefixes of these interfaces (e.g. `["eth1"]`, the
+    /// seed's `redistribute connected`), read when cgw starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub advertise_interfaces: Vec<String>,
+    /// BGP: install equal best paths over both tunnels as one multipath route (ECMP). AWS's
+    /// transit gateways support ECMP; a virtual private gateway sends one path a lower MED.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bgp_ecmp: bool,
     /// Lab use only: allow SA lifetimes and rekey margins below AWS's minimums (900 s, 60 s),
     /// so that tests can watch many rekeys. AWS would refuse such a tunnel.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -129,6 +137,8 @@ impl Gateway {
             route_table: None,
             control_socket: defaults::control_socket(),
             vpn_connection_id: None,
+            advertise_interfaces: Vec::new(),
+            bgp_ecmp: false,
             lab_mode: false,
         }
     }
@@ -671,7 +681,13 @@ impl CgwConfig {
     pub fn warnings(&self) -> Vec<String> {
         let g = &self.gateway;
         let mut w = Vec::new();
-        if g.routing == Routing::Bgp && g.lan.is_empty() {
+        if g.routing == Routing::Bgp && g.lan.len() > 100 {
+            w.push(format!(
+                "gateway.lan: {} prefixes; a virtual private gateway accepts at most 100 from a customer gateway (a transit gateway 1000)",
+                g.lan.len()
+            ));
+        }
+        if g.routing == Routing::Bgp && g.lan.is_empty() && g.advertise_interfaces.is_empty() {
             w.push(
                 "gateway.lan: empty with routing = \"bgp\": cgw will advertise nothing, so AWS \
                  will not route any VPC traffic to this gateway"

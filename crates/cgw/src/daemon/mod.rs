@@ -209,6 +209,27 @@ pub async fn run(config: CgwConfig) -> Result<()> {
     // BGP: one session per tunnel over its inside addresses.
     let (bgp_tx, mut bgp_rx) = mpsc::unbounded_channel();
     let mut bgp = BgpState::new(&config, bgp_tx, nl.clone());
+    for ifname in &config.gateway.advertise_interfaces {
+        match nl.connected_prefixes(ifname).await {
+            Ok(prefixes) => {
+                for (net, len) in prefixes {
+                    if let Ok(p) = cgw_bgp::Ipv4Prefix::new(net, len) {
+                        info!("BGP: advertising {p}, connected to {ifname}");
+                        if !bgp.lan.iter().any(|r| r.prefix == p) {
+                            bgp.lan.push(cgw_bgp::LocalRoute::from(p));
+                        }
+                    }
+                }
+            }
+            Err(e) => warn!("BGP: advertise_interfaces: {e:#}"),
+        }
+    }
+    if config.gateway.routing == Routing::Bgp && bgp.lan.len() > 100 {
+        warn!(
+            "BGP: advertising {} prefixes; a virtual private gateway accepts at most 100",
+            bgp.lan.len()
+        );
+    }
 
     // Control socket.
     let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel();
@@ -958,7 +979,10 @@ impl BgpState {
                 cmds.len()
             ],
             cmds,
-            rib: cgw_bgp::Rib::new(cgw_bgp::RibConfig::default()),
+            rib: cgw_bgp::Rib::new(cgw_bgp::RibConfig {
+                ecmp: config.gateway.bgp_ecmp,
+                ..Default::default()
+            }),
             installed: Default::default(),
             nl,
             table: config.gateway.route_table,
@@ -1125,10 +1149,17 @@ impl BgpState {
             .filter_map(|p| {
                 let b = self.rib.best(p)?;
                 let t = &tunnels[b.session.0 as usize];
+                let hops: Vec<&str> = self
+                    .rib
+                    .best_paths(p)
+                    .iter()
+                    .map(|r| tunnels[r.session.0 as usize].cfg.device.as_str())
+                    .collect();
                 Some(json!({
                     "prefix": p.to_string(),
                     "tunnel": t.cfg.name,
                     "device": t.cfg.device,
+                    "next_hops": hops,
                     "local_pref": b.local_pref,
                     "as_path": b.attributes.as_path.to_string(),
                     "med": b.attributes.multi_exit_disc,

@@ -3,7 +3,8 @@
 
 use anyhow::{anyhow, Context, Result};
 use futures::TryStreamExt;
-use netlink_packet_route::route::{RouteMessage, RouteProtocol};
+use netlink_packet_route::address::AddressAttribute;
+use netlink_packet_route::route::{RouteAttribute, RouteMessage, RouteNextHop, RouteProtocol};
 use netlink_packet_route::rule::{RuleAction, RuleMessage};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -100,6 +101,79 @@ impl Netlink {
             .await
             .with_context(|| format!("installing route {dst}/{len} via interface {oif}"))?;
         Ok(msg)
+    }
+
+    /// Adds or replaces `dst/len` with one next hop per interface in `oifs` (ECMP).
+    pub async fn replace_route_multipath(
+        &self,
+        dst: Ipv4Addr,
+        len: u8,
+        oifs: &[u32],
+        table: Option<u32>,
+    ) -> Result<RouteMessage> {
+        if let [one] = oifs {
+            return self.replace_route(dst, len, *one, table, 0).await;
+        }
+        let mut req = self
+            .handle
+            .route()
+            .add()
+            .v4()
+            .destination_prefix(dst, len)
+            .protocol(RouteProtocol::Other(RTPROT_CGW))
+            .replace();
+        if let Some(t) = table {
+            req = req.table_id(t);
+        }
+        let hops = oifs
+            .iter()
+            .map(|i| {
+                let mut nh = RouteNextHop::default();
+                nh.interface_index = *i;
+                nh
+            })
+            .collect();
+        req.message_mut()
+            .attributes
+            .push(RouteAttribute::MultiPath(hops));
+        let msg = req.message_mut().clone();
+        req.execute().await.with_context(|| {
+            format!("installing ECMP route {dst}/{len} via interfaces {oifs:?}")
+        })?;
+        Ok(msg)
+    }
+
+    /// The IPv4 prefixes directly connected to interface `name` (its addresses' networks).
+    pub async fn connected_prefixes(&self, name: &str) -> Result<Vec<(Ipv4Addr, u8)>> {
+        let index = self.link_index(name).await?;
+        let mut out = Vec::new();
+        let mut addrs = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
+        while let Some(m) = addrs
+            .try_next()
+            .await
+            .with_context(|| format!("reading the addresses of {name}"))?
+        {
+            let len = m.header.prefix_len;
+            for a in &m.attributes {
+                if let AddressAttribute::Address(IpAddr::V4(ip)) = a {
+                    let mask = if len == 0 {
+                        0
+                    } else {
+                        u32::MAX << (32 - len as u32)
+                    };
+                    let net = Ipv4Addr::from(u32::from(*ip) & mask);
+                    if !out.contains(&(net, len)) {
+                        out.push((net, len));
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Deletes a route added by [`replace_route`](Self::replace_route).
