@@ -307,6 +307,11 @@ fn static_routing_suite_b_failover_and_mtu() {
     assert!(ok, "traffic must flow through tunnel 2: {out}");
     let s = lab.status(CGW);
     assert_eq!(s["routes"][0]["device"], "cgw1");
+    let kernel = lab.exec("cgw", &["ip", "route", "show", VPC_CIDR]);
+    assert!(
+        kernel.contains("dev cgw1") && !kernel.contains("cgw0"),
+        "the kernel route moved: {kernel}"
+    );
     assert!(s["failovers"].as_u64().unwrap() >= 1);
 
     // Tunnel 1 returns: cgw finds the old SA dead (DPD), re-establishes, and fails back after
@@ -819,7 +824,10 @@ fn bgp_over_both_tunnels_with_bird_picks_the_lower_med_and_fails_over() {
     assert_eq!(r["med"], 100, "{r}");
     assert_eq!(r["as_path"], "64512", "{r}");
     let kernel = lab.exec("cgw", &["ip", "route", "show", VPC_CIDR]);
-    assert!(kernel.contains("dev cgw1 proto 200"), "{kernel}");
+    assert!(
+        kernel.contains("dev cgw1 proto 200") && !kernel.contains("cgw0"),
+        "{kernel}"
+    );
     for i in 0..2 {
         let routes = birdc(&lab, i, "show route 10.10.0.0/24 all");
         assert!(

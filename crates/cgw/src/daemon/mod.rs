@@ -1078,15 +1078,27 @@ impl BgpState {
         match c.paths().first() {
             Some(best) => {
                 let t = &tunnels[best.session.0 as usize];
+                // With ECMP every equal best path is a next hop; otherwise the best one.
+                let mut oifs: Vec<u32> = c
+                    .paths()
+                    .iter()
+                    .map(|p| tunnels[p.session.0 as usize].ifindex)
+                    .collect();
+                oifs.dedup();
                 match self
                     .nl
-                    .replace_route(prefix.addr(), prefix.prefix_len(), t.ifindex, self.table, 0)
+                    .replace_route_multipath(prefix.addr(), prefix.prefix_len(), &oifs, self.table)
                     .await
                 {
                     Ok(m) => {
                         info!(
-                            "BGP: {prefix} via {} ({}), AS path {}, MED {}",
+                            "BGP: {prefix} via {}{} ({}), AS path {}, MED {}",
                             t.cfg.device,
+                            if oifs.len() > 1 {
+                                " and the other tunnel (ECMP)"
+                            } else {
+                                ""
+                            },
                             t.cfg.name,
                             best.attributes.as_path,
                             best.attributes
