@@ -119,6 +119,9 @@ pub struct Gateway {
     /// transit gateways support ECMP; a virtual private gateway sends one path a lower MED.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub bgp_ecmp: bool,
+    /// Serve Prometheus metrics over HTTP on this address (e.g. `127.0.0.1:9820`); unset: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Lab use only: allow SA lifetimes and rekey margins below AWS's minimums (900 s, 60 s),
     /// so that tests can watch many rekeys. AWS would refuse such a tunnel.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -139,6 +142,7 @@ impl Gateway {
             vpn_connection_id: None,
             advertise_interfaces: Vec::new(),
             bgp_ecmp: false,
+            metrics_listen: None,
             lab_mode: false,
         }
     }

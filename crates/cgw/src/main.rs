@@ -68,6 +68,19 @@ enum Cmd {
         #[arg(long)]
         socket: Option<PathBuf>,
     },
+    /// Write the running daemon's IKE and ESP keys for Wireshark (`ikev2_decryption_table` and
+    /// `esp_sa` in DIR), so that a capture can be decrypted. The files are secrets.
+    Keys {
+        /// Write Wireshark's key tables into this directory.
+        #[arg(long, value_name = "DIR")]
+        wireshark: PathBuf,
+        /// The daemon's configuration (to find its control socket).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// The control socket (overrides the configuration's).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
     /// A demonstration without an AWS account: two cgw endpoints negotiate Suite-B-GCM-256 in
     /// memory and exchange ESP traffic; prints what happened.
     Demo,
@@ -227,6 +240,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("cgw: daemon stopped");
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Keys {
+            wireshark,
+            config,
+            socket,
+        } => {
+            let path = socket_path(config, socket)?;
+            let v = runtime()?.block_on(daemon::control_request(&path, "keys"))?;
+            write_wireshark_tables(&wireshark, &v)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Demo => demo::run(),
     }
 }
@@ -326,4 +349,51 @@ fn print_status(v: &serde_json::Value) {
             s(&r["tunnel"])
         );
     }
+}
+
+/// Writes Wireshark's `ikev2_decryption_table` and `esp_sa` UAT files from the daemon's keys.
+fn write_wireshark_tables(dir: &std::path::Path, v: &serde_json::Value) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let q = |x: &serde_json::Value| x.as_str().unwrap_or("").to_string();
+    let mut ike = String::new();
+    for k in v["ike_sas"].as_array().into_iter().flatten() {
+        ike.push_str(&format!(
+            "{},{},{},{},\"{}\",{},{},\"{}\"\n",
+            q(&k["spi_i"]),
+            q(&k["spi_r"]),
+            q(&k["sk_ei"]),
+            q(&k["sk_er"]),
+            q(&k["encr"]),
+            q(&k["sk_ai"]),
+            q(&k["sk_ar"]),
+            q(&k["integ"])
+        ));
+    }
+    let mut esp = String::new();
+    for k in v["esp_sas"].as_array().into_iter().flatten() {
+        esp.push_str(&format!(
+            "\"IPv4\",\"{}\",\"{}\",\"{}\",\"{}\",\"{}\",\"{}\",\"{}\"\n",
+            q(&k["src"]),
+            q(&k["dst"]),
+            q(&k["spi"]),
+            q(&k["encr"]),
+            q(&k["encr_key"]),
+            q(&k["auth"]),
+            q(&k["auth_key"])
+        ));
+    }
+    write_secret_file(&dir.join("ikev2_decryption_table"), &ike)?;
+    write_secret_file(&dir.join("esp_sa"), &esp)?;
+    eprintln!(
+        "warning: {} now holds live session keys: anyone with them can decrypt this traffic; delete them when done",
+        dir.display()
+    );
+    println!(
+        "wrote {} IKE SA(s) and {} ESP SA(s) to {}/ikev2_decryption_table and {}/esp_sa",
+        v["ike_sas"].as_array().map_or(0, |a| a.len()),
+        v["esp_sas"].as_array().map_or(0, |a| a.len()),
+        dir.display(),
+        dir.display()
+    );
+    Ok(())
 }

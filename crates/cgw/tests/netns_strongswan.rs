@@ -662,6 +662,12 @@ fn cgw_to_cgw_without_nat_uses_plain_esp_and_rekeys_by_packet_count() {
             "child_lifetime_packets = 100",
         ),
     );
+    // Metrics on for this side.
+    let text = std::fs::read_to_string(&a).unwrap().replace(
+        "routing = \"static\"",
+        "routing = \"static\"\nmetrics_listen = \"127.0.0.1:9820\"",
+    );
+    std::fs::write(&a, text).unwrap();
     let check = run(&[CGW, "check", "-c", a.to_str().unwrap()]);
     assert!(check.contains("OK"), "{check}");
     lab.spawn(
@@ -714,6 +720,87 @@ fn cgw_to_cgw_without_nat_uses_plain_esp_and_rekeys_by_packet_count() {
         .cgw_log()
         .contains("reached its packet, byte or sequence number limit"));
     assert!(t["traffic"]["rx_packets"].as_u64().unwrap() >= 300);
+
+    // The metrics endpoint: scraped twice, the counters move.
+    let scrape = |lab: &Lab| {
+        lab.exec(
+            "cgw",
+            &["python3", "-c", "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9820/metrics').read().decode())"],
+        )
+    };
+    let value = |text: &str, series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .map(|v| v.trim().parse::<f64>().unwrap())
+            })
+            .unwrap_or_else(|| panic!("{series} not in:\n{text}"))
+    };
+    let m1 = scrape(&lab);
+    assert_eq!(value(&m1, "cgw_tunnel_up{tunnel=\"tunnel1\"}"), 1.0);
+    assert!(value(&m1, "cgw_rekeys_total{tunnel=\"tunnel1\",kind=\"child\"}") >= 2.0);
+    let tx1 = value(&m1, "cgw_tx_packets_total{tunnel=\"tunnel1\"}");
+    assert!(
+        m1.contains("cgw_drops_total{tunnel=\"tunnel1\",reason=\"replay\"} 0"),
+        "{m1}"
+    );
+    let _ = ping(&lab, 5);
+    let m2 = scrape(&lab);
+    assert!(
+        value(&m2, "cgw_tx_packets_total{tunnel=\"tunnel1\"}") >= tx1 + 5.0,
+        "{m2}"
+    );
+
+    // `cgw keys --wireshark` on both ends: the same IKE SA keys, and each ESP SA's keys as the
+    // other end has them.
+    let ka = lab.dir.join("keys-a");
+    let kb = lab.dir.join("keys-b");
+    let out = lab.exec(
+        "cgw",
+        &[
+            CGW,
+            "keys",
+            "--wireshark",
+            ka.to_str().unwrap(),
+            "--socket",
+            a_sock.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("1 IKE SA(s) and 2 ESP SA(s)"), "{out}");
+    lab.exec(
+        "aws1",
+        &[
+            CGW,
+            "keys",
+            "--wireshark",
+            kb.to_str().unwrap(),
+            "--socket",
+            b_sock.to_str().unwrap(),
+        ],
+    );
+    let read = |d: &std::path::Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap();
+    let ike_a = read(&ka, "ikev2_decryption_table");
+    assert_eq!(ike_a, read(&kb, "ikev2_decryption_table"));
+    assert!(
+        ike_a.contains("\"AES-CBC-256 [RFC3602]\"")
+            && ike_a.contains("\"HMAC_SHA2_384_192 [RFC4868]\""),
+        "{ike_a}"
+    );
+    let mut esp_a: Vec<String> = read(&ka, "esp_sa").lines().map(String::from).collect();
+    let mut esp_b: Vec<String> = read(&kb, "esp_sa").lines().map(String::from).collect();
+    esp_a.sort();
+    esp_b.sort();
+    assert_eq!(esp_a, esp_b);
+    assert!(
+        esp_a[0].contains("\"AES-GCM with 16 octet ICV [RFC4106]\"")
+            && esp_a[0].contains("\"NULL\""),
+        "{esp_a:?}"
+    );
+    let mode = std::fs::metadata(ka.join("esp_sa")).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
 }
 
 /// BIRD as AWS's BGP speaker on endpoint `i`: ASN 64512, the VPC prefix with `med`.

@@ -71,6 +71,8 @@ struct TunnelCtl {
     next_keepalive: Option<Instant>,
     /// What we last told the BGP session about the tunnel (carrying traffic or not).
     bgp_up: bool,
+    /// Keys of the live Child SAs (for `cgw keys`).
+    esp_keys: Vec<EspKeys>,
     /// Monitor: echo interval and misses in a row that mean "down".
     monitor_interval: Duration,
     monitor_threshold: u32,
@@ -97,6 +99,18 @@ impl TunnelCtl {
 enum ControlRequest {
     Status(oneshot::Sender<Value>),
     Down(oneshot::Sender<Value>),
+    Keys(oneshot::Sender<Value>),
+}
+
+/// The keys of a Child SA, kept for `cgw keys --wireshark`.
+struct EspKeys {
+    inbound_spi: u32,
+    outbound_spi: u32,
+    suite: cgw_ike::EspSuite,
+    inbound: (Vec<u8>, Vec<u8>),
+    outbound: (Vec<u8>, Vec<u8>),
+    local: SocketAddr,
+    remote: SocketAddr,
 }
 
 /// Runs the gateway until SIGTERM, SIGINT or `cgw down`.
@@ -189,6 +203,7 @@ pub async fn run(config: CgwConfig) -> Result<()> {
             last_error: None,
             next_keepalive: None,
             bgp_up: false,
+            esp_keys: Vec::new(),
             monitor_interval: Duration::from_secs(config.monitor.interval_secs.max(1)),
             monitor_threshold: config.monitor.threshold.max(1),
         });
@@ -240,6 +255,13 @@ pub async fn run(config: CgwConfig) -> Result<()> {
     let _ = std::fs::remove_file(&sock_path);
     let listener = UnixListener::bind(&sock_path)
         .with_context(|| format!("binding the control socket {}", sock_path.display()))?;
+    if let Some(addr) = config.gateway.metrics_listen {
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the metrics endpoint {addr}"))?;
+        info!("Prometheus metrics on http://{addr}/metrics");
+        tokio::spawn(serve_metrics(l, ctl_tx.clone()));
+    }
     tokio::spawn(serve_control(listener, ctl_tx));
     info!("control socket {}", sock_path.display());
 
@@ -331,6 +353,10 @@ pub async fn run(config: CgwConfig) -> Result<()> {
                     let _ = tx.send(v);
                 }
                 ControlRequest::Down(tx) => { shutdown_reply = Some(tx); break; }
+                ControlRequest::Keys(tx) => {
+                    warn!("control socket: session keys requested (cgw keys)");
+                    let _ = tx.send(keys_json(&tunnels));
+                }
             },
             _ = tokio::signal::ctrl_c() => { info!("SIGINT: shutting down"); break; }
             _ = sigterm.recv() => { info!("SIGTERM: shutting down"); break; }
@@ -565,6 +591,15 @@ fn handle_event(t: &mut TunnelCtl, index: usize, now: Instant, ev: Event, dp: &d
                 t.cfg.esp_limits(),
             ) {
                 Ok((inbound, outbound)) => {
+                    t.esp_keys.push(EspKeys {
+                        inbound_spi: c.inbound_spi,
+                        outbound_spi: c.outbound_spi,
+                        suite: c.suite,
+                        inbound: (c.inbound.encr_key.to_vec(), c.inbound.integ_key.to_vec()),
+                        outbound: (c.outbound.encr_key.to_vec(), c.outbound.integ_key.to_vec()),
+                        local: c.local,
+                        remote: c.remote,
+                    });
                     info!(
                         "{name}: Child SA up: SPIs in {:#010x} out {:#010x}, {}, {}",
                         c.inbound_spi,
@@ -653,6 +688,7 @@ fn handle_event(t: &mut TunnelCtl, index: usize, now: Instant, ev: Event, dp: &d
             {
                 t.pending_child = None;
             }
+            t.esp_keys.retain(|k| k.inbound_spi != inbound_spi);
             if t.child
                 .as_ref()
                 .is_some_and(|c| c.inbound_spi == inbound_spi)
@@ -879,6 +915,7 @@ async fn serve_control(listener: UnixListener, tx: mpsc::UnboundedSender<Control
             let req = match line.trim() {
                 "status" => ControlRequest::Status(otx),
                 "down" => ControlRequest::Down(otx),
+                "keys" => ControlRequest::Keys(otx),
                 other => {
                     let _ = w
                         .write_all(
@@ -1191,5 +1228,221 @@ impl BgpState {
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn hexs(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Every live IKE SA's and Child SA's keys, with Wireshark's names for the algorithms.
+fn keys_json(tunnels: &[TunnelCtl]) -> Value {
+    use cgw_ike::{Encr, Integ};
+    let ike_encr = |e: Encr| match e {
+        Encr::AesCbc128 => "AES-CBC-128 [RFC3602]",
+        Encr::AesCbc256 => "AES-CBC-256 [RFC3602]",
+        Encr::AesGcm16_128 => "AES-GCM-128 with 16 octet ICV [RFC5282]",
+        Encr::AesGcm16_256 => "AES-GCM-256 with 16 octet ICV [RFC5282]",
+    };
+    let ike_integ = |i: Option<Integ>| match i {
+        None => "NONE [RFC4306]",
+        Some(Integ::HmacSha1_96) => "HMAC_SHA1_96 [RFC2404]",
+        Some(Integ::HmacSha2_256_128) => "HMAC_SHA2_256_128 [RFC4868]",
+        Some(Integ::HmacSha2_384_192) => "HMAC_SHA2_384_192 [RFC4868]",
+        Some(Integ::HmacSha2_512_256) => "HMAC_SHA2_512_256 [RFC4868]",
+    };
+    let esp_encr = |e: Encr| {
+        if e.is_aead() {
+            "AES-GCM with 16 octet ICV [RFC4106]"
+        } else {
+            "AES-CBC [RFC3602]"
+        }
+    };
+    let esp_auth = |i: Option<Integ>| match i {
+        None => "NULL",
+        Some(Integ::HmacSha1_96) => "HMAC-SHA-1-96 [RFC2404]",
+        Some(Integ::HmacSha2_256_128) => "HMAC-SHA-256-128 [RFC4868]",
+        Some(Integ::HmacSha2_384_192) => "HMAC-SHA-384-192 [RFC4868]",
+        Some(Integ::HmacSha2_512_256) => "HMAC-SHA-512-256 [RFC4868]",
+    };
+    let mut ike = Vec::new();
+    let mut esp = Vec::new();
+    for t in tunnels {
+        for k in t.conn.ike_sa_secrets() {
+            ike.push(json!({
+                "tunnel": t.cfg.name,
+                "spi_i": hexs(&k.spi_i), "spi_r": hexs(&k.spi_r),
+                "sk_ei": hexs(&k.sk_ei), "sk_er": hexs(&k.sk_er),
+                "encr": ike_encr(k.suite.encr),
+                "sk_ai": hexs(&k.sk_ai), "sk_ar": hexs(&k.sk_ar),
+                "integ": ike_integ(k.suite.integ),
+            }));
+        }
+        for k in &t.esp_keys {
+            for (src, dst, spi, key) in [
+                (k.remote, k.local, k.inbound_spi, &k.inbound),
+                (k.local, k.remote, k.outbound_spi, &k.outbound),
+            ] {
+                esp.push(json!({
+                    "tunnel": t.cfg.name,
+                    "src": src.ip().to_string(), "dst": dst.ip().to_string(),
+                    "spi": format!("0x{spi:08x}"),
+                    "encr": esp_encr(k.suite.encr), "encr_key": format!("0x{}", hexs(&key.0)),
+                    "auth": esp_auth(k.suite.integ),
+                    "auth_key": if key.1.is_empty() { String::new() } else { format!("0x{}", hexs(&key.1)) },
+                }));
+            }
+        }
+    }
+    json!({"ike_sas": ike, "esp_sas": esp})
+}
+
+/// Prometheus text exposition of the status document.
+pub fn metrics_text(s: &Value) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let mut metric = |name: &str, help: &str, kind: &str, rows: Vec<(String, f64)>| {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, v) in rows {
+            let _ = writeln!(o, "{name}{{{labels}}} {v}");
+        }
+    };
+    let tunnels = s["tunnels"].as_array().cloned().unwrap_or_default();
+    let label = |t: &Value| format!("tunnel=\"{}\"", t["name"].as_str().unwrap_or(""));
+    let n = |v: &Value| v.as_f64().unwrap_or(0.0);
+    let per = |f: &dyn Fn(&Value) -> f64| -> Vec<(String, f64)> {
+        tunnels.iter().map(|t| (label(t), f(t))).collect()
+    };
+    metric(
+        "cgw_tunnel_up",
+        "1 when the tunnel has an IKE SA and a Child SA",
+        "gauge",
+        per(&|t| f64::from(u8::from(t["state"] == "up"))),
+    );
+    metric(
+        "cgw_monitor_alive",
+        "1 while the monitor gets answers from AWS's inside address",
+        "gauge",
+        per(&|t| f64::from(u8::from(t["monitor"]["alive"] == true))),
+    );
+    metric(
+        "cgw_tx_packets_total",
+        "Packets sent into the tunnel",
+        "counter",
+        per(&|t| n(&t["traffic"]["tx_packets"])),
+    );
+    metric(
+        "cgw_rx_packets_total",
+        "Packets received from the tunnel",
+        "counter",
+        per(&|t| n(&t["traffic"]["rx_packets"])),
+    );
+    metric(
+        "cgw_tx_bytes_total",
+        "Inner bytes sent",
+        "counter",
+        per(&|t| n(&t["traffic"]["tx_bytes"])),
+    );
+    metric(
+        "cgw_rx_bytes_total",
+        "Inner bytes received",
+        "counter",
+        per(&|t| n(&t["traffic"]["rx_bytes"])),
+    );
+    let mut drops = Vec::new();
+    let mut rekeys = Vec::new();
+    for t in &tunnels {
+        let name = t["name"].as_str().unwrap_or("");
+        for (reason, v) in t["drops"].as_object().into_iter().flatten() {
+            drops.push((format!("tunnel=\"{name}\",reason=\"{reason}\""), n(v)));
+        }
+        for kind in ["child", "ike", "collisions"] {
+            rekeys.push((
+                format!("tunnel=\"{name}\",kind=\"{kind}\""),
+                n(&t["rekeys"][kind]),
+            ));
+        }
+    }
+    metric(
+        "cgw_drops_total",
+        "Packets dropped, by reason",
+        "counter",
+        drops,
+    );
+    metric(
+        "cgw_rekeys_total",
+        "Completed rekeys (Child SA, IKE SA) and resolved collisions",
+        "counter",
+        rekeys,
+    );
+    metric(
+        "cgw_failovers_total",
+        "Static routing failovers",
+        "counter",
+        vec![(String::new(), n(&s["failovers"]))],
+    );
+    let sessions = s["bgp"]["sessions"].as_array().cloned().unwrap_or_default();
+    let blabel = |x: &Value| format!("tunnel=\"{}\"", x["tunnel"].as_str().unwrap_or(""));
+    metric(
+        "cgw_bgp_session_established",
+        "1 while the tunnel's BGP session is established",
+        "gauge",
+        sessions
+            .iter()
+            .map(|x| (blabel(x), f64::from(u8::from(x["state"] == "established"))))
+            .collect(),
+    );
+    metric(
+        "cgw_bgp_routes_received",
+        "Routes received on the tunnel's BGP session",
+        "gauge",
+        sessions
+            .iter()
+            .map(|x| {
+                (
+                    blabel(x),
+                    x["received"].as_array().map_or(0.0, |a| a.len() as f64),
+                )
+            })
+            .collect(),
+    );
+    o
+}
+
+async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    tx: mpsc::UnboundedSender<ControlRequest>,
+) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let (r, mut w) = stream.into_split();
+            let mut r = BufReader::new(r);
+            let mut line = String::new();
+            // Read the request head; every path gets the metrics.
+            loop {
+                line.clear();
+                match r.read_line(&mut line).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) if line.trim().is_empty() => break,
+                    Ok(_) => {}
+                }
+            }
+            let (otx, orx) = oneshot::channel();
+            if tx.send(ControlRequest::Status(otx)).is_err() {
+                return;
+            }
+            let Ok(v) = orx.await else { return };
+            let body = metrics_text(&v);
+            let head = format!(
+                "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            let _ = w.write_all(head.as_bytes()).await;
+            let _ = w.write_all(body.as_bytes()).await;
+        });
     }
 }
