@@ -17,7 +17,7 @@ use std::process::ExitCode;
     about = "A software customer gateway for AWS Site-to-Site VPN (IKEv2/IPsec in userspace)",
     long_about = "cgw makes a Linux host the on-premises end of an AWS Site-to-Site VPN connection: two IKEv2 \
 tunnels with pre-shared keys, ESP in userspace (AES-GCM or AES-CBC+HMAC, NAT-T), one TUN device per tunnel, \
-and static routing with tunnel monitoring and failover.\n\n\
+and either static routing with tunnel monitoring and failover or BGP over both tunnels.\n\n\
 Typical use:\n  aws ec2 describe-vpn-connections --vpn-connection-ids vpn-... > vpn.json\n  \
 cgw import aws vpn.json --remote-cidr 172.31.0.0/16 -o cgw.toml\n  cgw check -c cgw.toml\n  sudo cgw up -c cgw.toml\n  \
 sudo cgw status"
