@@ -11,7 +11,10 @@
 
 use super::ike_auth::NewChild;
 use super::ike_sa_init::install_keys_from;
-use super::{find_notify, first_error, informational::InfoKind, Task};
+use super::{
+    find_notify, first_error, informational::InfoKind, key_exchange, nonce, sa_payload, ts_i, ts_r,
+    Task,
+};
 use crate::event::IkeSaInfo;
 use crate::proposal::{
     esp_acceptable, esp_choice, esp_offer, ike_acceptable, ike_choice, ike_offer, parse_esp_choice,
@@ -46,10 +49,6 @@ pub(crate) enum RekeyTask {
         dh: DhPrivate,
         retries: u8,
     },
-}
-
-fn find<'a, T>(p: &'a [Payload], f: impl Fn(&'a Payload) -> Option<T>) -> Option<T> {
-    p.iter().find_map(f)
 }
 
 fn min_nonce<'a>(a: &'a [u8], b: &'a [u8]) -> &'a [u8] {
@@ -211,27 +210,9 @@ impl Connection {
             // Being deleted or replaced: RFC 7296 2.25.
             return refuse(self, NotifyType::TEMPORARY_FAILURE, vec![]);
         }
-        let sa_p = find(&p, |x| {
-            if let Payload::Sa(s) = x {
-                Some(s)
-            } else {
-                None
-            }
-        });
-        let nonce = find(&p, |x| {
-            if let Payload::Nonce(n) = x {
-                Some(n)
-            } else {
-                None
-            }
-        });
-        let ke = find(&p, |x| {
-            if let Payload::Ke(k) = x {
-                Some(k)
-            } else {
-                None
-            }
-        });
+        let sa_p = sa_payload(&p);
+        let nonce = nonce(&p);
+        let ke = key_exchange(&p);
         let (Some(sa_p), Some(ni)) = (sa_p, nonce) else {
             return refuse(self, NotifyType::INVALID_SYNTAX, vec![]);
         };
@@ -622,42 +603,11 @@ impl Connection {
             back_to_installed(self, Some(REKEY_RETRY));
             return;
         }
-        let chosen = find(&p, |x| {
-            if let Payload::Sa(s) = x {
-                Some(s)
-            } else {
-                None
-            }
-        })
-        .and_then(parse_esp_choice);
-        let nr = find(&p, |x| {
-            if let Payload::Nonce(n) = x {
-                Some(n.clone())
-            } else {
-                None
-            }
-        });
-        let ts_i = find(&p, |x| {
-            if let Payload::TsI(t) = x {
-                Some(t.clone())
-            } else {
-                None
-            }
-        });
-        let ts_r = find(&p, |x| {
-            if let Payload::TsR(t) = x {
-                Some(t.clone())
-            } else {
-                None
-            }
-        });
-        let ke = find(&p, |x| {
-            if let Payload::Ke(k) = x {
-                Some(k.clone())
-            } else {
-                None
-            }
-        });
+        let chosen = sa_payload(&p).and_then(parse_esp_choice);
+        let nr = nonce(&p).cloned();
+        let ts_i = ts_i(&p).cloned();
+        let ts_r = ts_r(&p).cloned();
+        let ke = key_exchange(&p).cloned();
         let (Some((suite, peer_spi)), Some(nr), Some(ts_i), Some(ts_r)) = (chosen, nr, ts_i, ts_r)
         else {
             self.events.push_back(Event::ChildSaFailed {
@@ -839,27 +789,9 @@ impl Connection {
             later(self);
             return;
         }
-        let sa_p = find(&p, |x| {
-            if let Payload::Sa(s) = x {
-                Some(s)
-            } else {
-                None
-            }
-        });
-        let nr = find(&p, |x| {
-            if let Payload::Nonce(n) = x {
-                Some(n.clone())
-            } else {
-                None
-            }
-        });
-        let ke = find(&p, |x| {
-            if let Payload::Ke(k) = x {
-                Some(k.clone())
-            } else {
-                None
-            }
-        });
+        let sa_p = sa_payload(&p);
+        let nr = nonce(&p).cloned();
+        let ke = key_exchange(&p).cloned();
         let (Some(sa_p), Some(nr), Some(ke)) = (sa_p, nr, ke) else {
             later(self);
             return;

@@ -25,6 +25,61 @@ pub(crate) fn find_notify(payloads: &[Payload], t: NotifyType) -> Option<&Notify
     })
 }
 
+/// The first SA payload.
+pub(crate) fn sa_payload(p: &[Payload]) -> Option<&cgw_wire::SaPayload> {
+    p.iter().find_map(|x| {
+        if let Payload::Sa(s) = x {
+            Some(s)
+        } else {
+            None
+        }
+    })
+}
+
+/// The first Nonce payload's data.
+pub(crate) fn nonce(p: &[Payload]) -> Option<&Vec<u8>> {
+    p.iter().find_map(|x| {
+        if let Payload::Nonce(n) = x {
+            Some(n)
+        } else {
+            None
+        }
+    })
+}
+
+/// The first KE payload.
+pub(crate) fn key_exchange(p: &[Payload]) -> Option<&cgw_wire::KeyExchange> {
+    p.iter().find_map(|x| {
+        if let Payload::Ke(k) = x {
+            Some(k)
+        } else {
+            None
+        }
+    })
+}
+
+/// The first TSi payload's selectors.
+pub(crate) fn ts_i(p: &[Payload]) -> Option<&Vec<cgw_wire::TrafficSelector>> {
+    p.iter().find_map(|x| {
+        if let Payload::TsI(t) = x {
+            Some(t)
+        } else {
+            None
+        }
+    })
+}
+
+/// The first TSr payload's selectors.
+pub(crate) fn ts_r(p: &[Payload]) -> Option<&Vec<cgw_wire::TrafficSelector>> {
+    p.iter().find_map(|x| {
+        if let Payload::TsR(t) = x {
+            Some(t)
+        } else {
+            None
+        }
+    })
+}
+
 /// The first error Notify, if any.
 pub(crate) fn first_error(payloads: &[Payload]) -> Option<NotifyType> {
     payloads.iter().find_map(|p| match p {
