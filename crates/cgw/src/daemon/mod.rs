@@ -493,8 +493,11 @@ async fn tick(
             }
             Some(_) => {}
             None => {
+                // A request already in flight (a rekey, say) is as good a probe as an empty
+                // INFORMATIONAL: if the peer answers nothing for dpd_timeout it is gone, without
+                // waiting for that request's retransmissions to run out.
                 if last.is_none_or(|l| now.duration_since(l) >= interval)
-                    && t.conn.send_liveness_check(now)
+                    && (t.conn.send_liveness_check(now) || t.conn.exchange_in_flight())
                 {
                     t.dpd_probe = Some(now);
                 }
