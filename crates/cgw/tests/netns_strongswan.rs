@@ -491,7 +491,7 @@ fn rekeys_from_both_sides_lose_nothing_and_a_restarted_peer_is_found_by_dpd() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     require_root();
     let (ike, esp) = suite_b();
-    // strongSwan rekeys the IKE SA after 85-95 s and the Child SA after 20-30 s; cgw (IKE
+    // strongSwan rekeys the IKE SA after 85-95 s and the Child SA after 21-33 s; cgw (IKE
     // 120 s, Child 45 s, margin 10 s, fuzz 100 %) after 87-98 s and 22-33 s: both sides start
     // some of the rekeys, and some may collide.
     let side = |i: usize| AwsSide {
