@@ -499,7 +499,7 @@ fn rekeys_from_both_sides_lose_nothing_and_a_restarted_peer_is_found_by_dpd() {
         ike_proposals: ike.clone(),
         esp_proposals: esp.clone(),
         conn_extra: "    rekey_time = 95s\n    over_time = 20s\n    rand_time = 10s".into(),
-        child_extra: "        rekey_time = 30s\n        life_time = 50s\n        rand_time = 10s"
+        child_extra: "        rekey_time = 33s\n        life_time = 50s\n        rand_time = 12s"
             .into(),
     };
     let mut lab = Lab::new("d", false, [side(0), side(1)]);
