@@ -26,6 +26,7 @@ fn short_lifetimes() -> Lifetimes {
         child: Duration::from_secs(45),
         rekey_margin: Duration::from_secs(10),
         rekey_fuzz_percent: 100,
+        lead: true,
     }
 }
 

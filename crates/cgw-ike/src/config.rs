@@ -253,6 +253,10 @@ pub struct Lifetimes {
     pub rekey_margin: Duration,
     /// Widen the margin by a random 0..fuzz percent.
     pub rekey_fuzz_percent: u32,
+    /// Move our rekey window a quarter of the margin earlier than the peer's (cgw's default,
+    /// so that the customer gateway usually drives rekeys). `false` rekeys exactly in AWS's
+    /// window, as the AWS side itself does (`cgw emulate-aws`).
+    pub lead: bool,
 }
 
 impl Default for Lifetimes {
@@ -262,6 +266,7 @@ impl Default for Lifetimes {
             child: Duration::from_secs(3_600),
             rekey_margin: Duration::from_secs(270),
             rekey_fuzz_percent: 100,
+            lead: true,
         }
     }
 }
@@ -272,7 +277,15 @@ impl Lifetimes {
         let margin = self.rekey_margin.min(lifetime / 2);
         let fuzz = margin.mul_f64(self.rekey_fuzz_percent as f64 / 100.0 * r.clamp(0.0, 1.0));
         lifetime
-            .saturating_sub(margin + fuzz + margin / 4)
+            .saturating_sub(
+                margin
+                    + fuzz
+                    + if self.lead {
+                        margin / 4
+                    } else {
+                        Duration::ZERO
+                    },
+            )
             .max(lifetime / 4)
     }
 }

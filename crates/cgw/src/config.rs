@@ -38,21 +38,20 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// cgw's default IKE proposals: Suite-B-GCM-256 first, then broader sets that every AWS tunnel
-/// with default options accepts (no SHA-1, no MODP-1024: add them yourself if you must).
-pub const DEFAULT_IKE_PROPOSALS: &[&str] = &[
-    "aes256-sha384-ecp384",
-    "aes256-aes128-sha384-sha256-sha512-ecp384-ecp256-modp2048-modp3072-modp4096",
-    "aes256gcm16-aes128gcm16-prfsha384-prfsha256-prfsha512-ecp384-ecp256-modp2048-modp3072-modp4096",
-];
+/// cgw's default IKE proposal: Suite-B-GCM-256's IKE SA (AES-256-CBC, HMAC-SHA-384-192, PRF
+/// HMAC-SHA-384, ECP-384), which every AWS tunnel with default options accepts.
+///
+/// Only one, on purpose: AWS evaluates the offer in its own order, lowest value first
+/// (AES128 before AES256, SHA1 before SHA2-384, group 2 before 20), whatever order cgw lists
+/// them in, so every broader fallback offered would be picked over Suite-B by a default tunnel
+/// (seen with `cgw emulate-aws`: cgw's earlier three-proposal default got AES-128-CBC with
+/// SHA-256 for ESP). `cgw import aws` writes broader lists only when the tunnel's options leave
+/// Suite-B out.
+pub const DEFAULT_IKE_PROPOSALS: &[&str] = &["aes256-sha384-ecp384"];
 
-/// cgw's default ESP proposals: Suite-B-GCM-256 (AES-256-GCM-16, PFS with ECP-384) first, then
-/// broader sets.
-pub const DEFAULT_ESP_PROPOSALS: &[&str] = &[
-    "aes256gcm16-ecp384",
-    "aes256gcm16-aes128gcm16-ecp384-ecp256-modp2048-modp3072-modp4096",
-    "aes256-aes128-sha384-sha256-sha512-ecp384-ecp256-modp2048-modp3072-modp4096",
-];
+/// cgw's default ESP proposal: Suite-B-GCM-256 (AES-256-GCM-16, PFS with ECP-384); one only,
+/// for the reason given at [`DEFAULT_IKE_PROPOSALS`].
+pub const DEFAULT_ESP_PROPOSALS: &[&str] = &["aes256gcm16-ecp384"];
 
 /// The default control socket path.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/cgw/cgw.sock";
@@ -316,6 +315,11 @@ pub struct Tunnel {
     /// `[tunnel.bgp]`: required iff `gateway.routing = "bgp"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bgp: Option<TunnelBgp>,
+    /// Set by `cgw emulate-aws` only (never read from a file): this end plays the AWS tunnel
+    /// endpoint. It takes the first inside address, never initiates (AWS's startup action
+    /// `add`) and rekeys on AWS's own window instead of cgw's slightly earlier one.
+    #[serde(skip)]
+    pub plays_aws: bool,
 }
 
 impl fmt::Debug for Tunnel {
@@ -376,6 +380,7 @@ impl Tunnel {
             child_lifetime_bytes: None,
             startup_action: defaults::startup_action(),
             bgp: None,
+            plays_aws: false,
         }
     }
 
@@ -391,14 +396,19 @@ impl Tunnel {
         }
     }
 
-    /// AWS's inside address: the first host of `inside_cidr` (its BGP neighbour address).
+    /// The peer's inside address (its BGP neighbour address and the monitor's target): AWS's,
+    /// the first host of `inside_cidr`. When cgw plays AWS (`cgw emulate-aws`), the customer
+    /// gateway's, the second host.
     pub fn aws_inside_address(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.inside_cidr.network()).wrapping_add(1))
+        let host = if self.plays_aws { 2 } else { 1 };
+        Ipv4Addr::from(u32::from(self.inside_cidr.network()).wrapping_add(host))
     }
 
-    /// Our inside address: the second host of `inside_cidr`, put on the TUN device.
+    /// Our inside address, put on the TUN device: the second host of `inside_cidr` (the first
+    /// when cgw plays AWS).
     pub fn our_inside_address(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.inside_cidr.network()).wrapping_add(2))
+        let host = if self.plays_aws { 1 } else { 2 };
+        Ipv4Addr::from(u32::from(self.inside_cidr.network()).wrapping_add(host))
     }
 
     /// The IKE proposals, parsed.
@@ -443,6 +453,18 @@ pub struct TunnelBgp {
     /// gateway handles asymmetric routing, which cgw does.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub as_path_prepend: u8,
+    /// MULTI_EXIT_DISC on the routes we advertise over this tunnel; unset: none. (AWS marks
+    /// its preferred tunnel with the lower MED; `cgw emulate-aws` uses this to do the same.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub med: Option<u32>,
+    /// Never open the BGP connection; wait for the peer to connect. Default false (cgw both
+    /// connects and listens, as AWS does).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub passive: bool,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 fn is_zero(v: &u8) -> bool {
@@ -458,6 +480,8 @@ impl Default for TunnelBgp {
             keepalive_secs: defaults::keepalive(),
             local_pref: None,
             as_path_prepend: 0,
+            med: None,
+            passive: false,
         }
     }
 }
@@ -785,6 +809,7 @@ impl CgwConfig {
             child: Duration::from_secs(t.child_lifetime_secs),
             rekey_margin: Duration::from_secs(t.rekey_margin_secs),
             rekey_fuzz_percent: t.rekey_fuzz_percent,
+            lead: !t.plays_aws,
         };
         c.replay_window = t.replay_window;
         Ok(c)

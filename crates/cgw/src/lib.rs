@@ -11,5 +11,6 @@
 
 pub mod child_sa;
 pub mod config;
+pub mod emulate;
 pub mod import;
 pub mod packet;

@@ -81,9 +81,41 @@ enum Cmd {
         #[arg(long)]
         socket: Option<PathBuf>,
     },
-    /// A demonstration without an AWS account: two cgw endpoints negotiate Suite-B-GCM-256 in
-    /// memory and exchange ESP traffic; prints what happened.
-    Demo,
+    /// Play the AWS side of a VPN connection (a lab stand-in for AWS): both tunnel endpoints
+    /// with AWS's proposal order, timers, DPD and BGP (ASN 64512, MED 100/200).
+    #[command(
+        name = "emulate-aws",
+        long_about = "Play the AWS side of a VPN connection on a lab host: one endpoint per tunnel \
+(its outside address must be on this host), pre-shared key per tunnel, AWS's proposals in AWS's \
+evaluation order (lowest value first), traffic selectors 0.0.0.0/0, AWS on the first inside address \
+(answering ping there), rekeys on AWS's timers (28800/3600 s, margin 270 s, fuzz 100 % unless the \
+file says otherwise), DPD, never initiating (startup action `add`), and with routing = \"bgp\" a \
+passive BGP speaker per tunnel (ASN 64512) advertising the VPC prefixes with MED 100 on tunnel 1 \
+and 200 on tunnel 2.\n\n\
+`--describe` prints the `aws ec2 describe-vpn-connections` JSON AWS would give the customer, \
+for `cgw import aws`.\n\nExample:\n  cgw emulate-aws --print-example > aws-side.toml\n  \
+cgw emulate-aws -c aws-side.toml --describe > vpn.json\n  sudo cgw emulate-aws -c aws-side.toml"
+    )]
+    EmulateAws {
+        /// The emulator file (`--print-example` shows one); default: the built-in example.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Run only this tunnel's endpoint (1 or 2); default: both, in one process.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
+        tunnel: Option<u8>,
+        /// Print the describe-vpn-connections JSON for the connection and exit.
+        #[arg(long)]
+        describe: bool,
+        /// Print the built-in example file and exit.
+        #[arg(long)]
+        print_example: bool,
+        /// Log level: error, warn, info, debug, trace (or a RUST_LOG-style filter).
+        #[arg(long, default_value = "info")]
+        log_level: String,
+    },
+    /// The demonstration without an AWS account. As root: a lab of network namespaces with two
+    /// emulated AWS endpoints, tunnels, traffic, failover. `--in-memory`: the engines only.
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Subcommand)]
@@ -139,16 +171,111 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+fn init_logging(log_level: &str) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(log_level)
+        .with_context(|| format!("invalid --log-level {log_level:?}"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    Ok(())
+}
+
+fn emulate_aws(
+    config: Option<PathBuf>,
+    tunnel: Option<u8>,
+    describe: bool,
+    log_level: &str,
+) -> Result<ExitCode> {
+    let (text, name) = match &config {
+        Some(p) => (
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            p.display().to_string(),
+        ),
+        None => (
+            cgw::emulate::EXAMPLE.to_string(),
+            "the built-in example".to_string(),
+        ),
+    };
+    let emu = match cgw::emulate::Emulator::parse(&text) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("cgw: {name}: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if describe {
+        print!("{}", emu.describe_vpn_connections_json());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let indexes: Vec<usize> = match tunnel {
+        Some(n) => vec![n as usize - 1],
+        None => vec![0, 1],
+    };
+    let mut configs = Vec::new();
+    for &i in &indexes {
+        match emu.endpoint_config(i) {
+            Ok(c) => configs.push(c),
+            Err(e) => {
+                eprintln!("cgw: {name}: tunnel {}: {e}", i + 1);
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
+    init_logging(log_level)?;
+    tracing::info!(
+        "emulating AWS for {} ({}): tunnel endpoint(s) {}",
+        emu.spec.vpn_connection_id,
+        if emu.spec.static_routes_only {
+            "static routing"
+        } else {
+            "BGP"
+        },
+        configs
+            .iter()
+            .map(|c| c.gateway.local_address.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let rt = runtime()?;
+    // The daemon's future is not Send (the engine's RNG); the endpoints share one thread.
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let mut set = tokio::task::JoinSet::new();
+        for c in configs {
+            set.spawn_local(daemon::run(c));
+        }
+        // The endpoints stop together: on a signal each returns Ok; an error in one stops all.
+        while let Some(r) = set.join_next().await {
+            match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(e) => return Err(anyhow!("endpoint task: {e}")),
+            }
+        }
+        Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Cmd::EmulateAws {
+            config,
+            tunnel,
+            describe,
+            print_example,
+            log_level,
+        } => {
+            if print_example {
+                print!("{}", cgw::emulate::EXAMPLE);
+                return Ok(ExitCode::SUCCESS);
+            }
+            emulate_aws(config, tunnel, describe, &log_level)
+        }
         Cmd::Up { config, log_level } => {
-            let filter = tracing_subscriber::EnvFilter::try_new(&log_level)
-                .with_context(|| format!("invalid --log-level {log_level:?}"))?;
-            tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_writer(std::io::stderr)
-                .with_target(false)
-                .init();
+            init_logging(&log_level)?;
             let cfg = match CgwConfig::load_validated(&config) {
                 Ok(c) => c,
                 Err(errs) => {
@@ -250,7 +377,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             write_wireshark_tables(&wireshark, &v)?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Demo => demo::run(),
+        Cmd::Demo(args) => demo::run(args),
     }
 }
 

@@ -833,11 +833,25 @@ fn round_trip_static_tgw_with_reversed_xml() {
     let xml_second = json.find("203.0.113.201").unwrap();
     assert!(xml_first < xml_second, "the XML lists tunnel 2 first");
 
-    let i = import_aws(&json, &ImportOptions::default()).unwrap();
+    // AWS's Routes[] are the static routes to the customer network: they become the LAN, and
+    // the VPC CIDR (which no AWS file contains) must be given.
+    let err = import_aws(&json, &ImportOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("--remote-cidr"), "{err}");
+    let opts = ImportOptions {
+        remote_cidrs: vec![net("172.31.0.0/16")],
+        ..ImportOptions::default()
+    };
+    let i = import_aws(&json, &opts).unwrap();
     check_toml(&i);
     let c = &i.config;
     assert_eq!(c.gateway.routing, Routing::Static);
-    assert_eq!(c.gateway.remote_cidrs, spec.routes);
+    assert_eq!(c.gateway.lan, spec.routes);
+    assert_eq!(c.gateway.remote_cidrs, vec![net("172.31.0.0/16")]);
+    assert!(
+        i.toml.contains("from Routes[].DestinationCidrBlock"),
+        "{}",
+        i.toml
+    );
     assert!(i.toml.contains("transit gateway tgw-0123456789abcdef0"));
     for (t, s) in c.tunnels.iter().zip(&spec.tunnels) {
         assert_eq!(t.aws_outside_address, s.outside_address);

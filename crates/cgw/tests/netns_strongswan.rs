@@ -1021,3 +1021,187 @@ fn bgp_over_both_tunnels_with_bird_picks_the_lower_med_and_fails_over() {
         "no prepend towards aws1: {aws1}"
     );
 }
+
+/// A capture taken while two cgw endpoints talk is decrypted by tshark with the key tables
+/// `cgw keys --wireshark` writes: tshark shows the IKE_AUTH payloads (identities, traffic
+/// selectors) and the ICMP and TCP packets inside ESP.
+#[test]
+fn tshark_decrypts_a_capture_with_cgw_keys() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    assert!(
+        std::path::Path::new("/usr/bin/tshark").exists(),
+        "tshark is missing: apt-get install tshark (see .ci/run)"
+    );
+    let side = AwsSide::default();
+    let mut lab = Lab::new("w", false, [side.clone(), side]);
+    let a_sock = lab.dir.join("cgw.sock");
+    let b_sock = lab.dir.join("peer.sock");
+    let b = lab.write(
+        "peer.toml",
+        &one_tunnel_toml(
+            "203.0.113.21",
+            "198.51.100.10",
+            LAN,
+            b_sock.to_str().unwrap(),
+            "respond",
+            false,
+            "",
+        ),
+    );
+    let a = lab.write(
+        "cgw.toml",
+        &one_tunnel_toml(
+            "198.51.100.10",
+            "203.0.113.21",
+            VPC_CIDR,
+            a_sock.to_str().unwrap(),
+            "initiate",
+            false,
+            "",
+        ),
+    );
+    // The capture starts before cgw, so it holds IKE_SA_INIT and IKE_AUTH.
+    let cap = lab.dir.join("wan0.pcap");
+    let tcpdump = lab.spawn(
+        "cgw",
+        &[
+            "tcpdump",
+            "-i",
+            "wan0",
+            "-n",
+            "-U",
+            "-w",
+            cap.to_str().unwrap(),
+            "udp port 500 or udp port 4500 or esp",
+        ],
+        "tcpdump.log",
+        &[],
+    );
+    let tcpdump_log = lab.dir.join("tcpdump.log");
+    wait_for(
+        Duration::from_secs(10),
+        || {
+            std::fs::read_to_string(&tcpdump_log)
+                .unwrap_or_default()
+                .contains("listening on")
+        },
+        "tcpdump to start",
+    );
+    lab.spawn(
+        "aws1",
+        &[CGW, "up", "-c", b.to_str().unwrap()],
+        "peer.log",
+        &[],
+    );
+    wait_for(Duration::from_secs(10), || b_sock.exists(), "the peer cgw");
+    let pa = lab.spawn(
+        "cgw",
+        &[CGW, "up", "-c", a.to_str().unwrap()],
+        "cgw.log",
+        &[],
+    );
+    lab.cgw_pid = Some(pa);
+    wait_for(
+        Duration::from_secs(20),
+        || {
+            lab.try_exec("onprem", &["ping", "-c", "1", "-W", "1", VPC_HOST])
+                .0
+        },
+        "ping through cgw <-> cgw",
+    );
+    // ICMP and one short TCP transfer through the tunnel.
+    lab.exec("onprem", &["ping", "-c", "3", "-i", "0.2", VPC_HOST]);
+    lab.spawn(
+        "vpc",
+        &["iperf3", "-s", "-1", "-B", VPC_HOST],
+        "iperf3-server.log",
+        &[],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    lab.exec(
+        "onprem",
+        &[
+            "iperf3", "-c", VPC_HOST, "-t", "1", "-b", "2M", "-l", "1000",
+        ],
+    );
+    // Wireshark reads its key tables from its personal configuration directory.
+    let xdg = lab.dir.join("xdg");
+    let ws = xdg.join("wireshark");
+    let out = lab.exec(
+        "cgw",
+        &[
+            CGW,
+            "keys",
+            "--wireshark",
+            ws.to_str().unwrap(),
+            "--socket",
+            a_sock.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("1 IKE SA(s) and 2 ESP SA(s)"), "{out}");
+    std::thread::sleep(Duration::from_millis(300));
+    lab.stop_pid(tcpdump);
+
+    let tshark = |filter: &str, fields: &[&str]| -> Vec<String> {
+        let mut args = vec![
+            "-n".to_string(),
+            "-r".into(),
+            cap.to_str().unwrap().into(),
+            "-o".into(),
+            "esp.enable_encryption_decode:TRUE".into(),
+            "-Y".into(),
+            filter.into(),
+            "-T".into(),
+            "fields".into(),
+        ];
+        for f in fields {
+            args.push("-e".into());
+            args.push(f.to_string());
+        }
+        let out = std::process::Command::new("tshark")
+            .args(&args)
+            .env("XDG_CONFIG_HOME", &xdg)
+            .env("HOME", &lab.dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tshark {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(String::from)
+            .collect()
+    };
+    // IKE_AUTH (exchange type 35), decrypted: both identities and the 0.0.0.0/0 selectors.
+    let ids = tshark("isakmp.exchangetype == 35", &["isakmp.id.data.ipv4_addr"]);
+    let ids = ids.join(",");
+    assert!(
+        ids.contains("198.51.100.10") && ids.contains("203.0.113.21"),
+        "IKE_AUTH identities not decrypted: {ids:?}"
+    );
+    let ts = tshark("isakmp.exchangetype == 35", &["isakmp.ts.start_ipv4"]).join(",");
+    assert!(ts.contains("0.0.0.0"), "traffic selectors: {ts:?}");
+    // ICMP echo inside ESP, both directions.
+    let icmp = tshark("esp && icmp", &["ip.src", "ip.dst", "icmp.type"]);
+    assert!(
+        icmp.iter()
+            .any(|l| l.contains("10.10.0.10") && l.contains(VPC_HOST) && l.ends_with('8')),
+        "no decrypted echo request: {icmp:?}"
+    );
+    assert!(
+        icmp.iter().any(|l| l.ends_with('0')),
+        "no decrypted echo reply: {icmp:?}"
+    );
+    // TCP inside ESP: iperf3's connection to port 5201.
+    let tcp = tshark("esp && tcp.port == 5201", &["tcp.srcport", "tcp.dstport"]);
+    assert!(tcp.len() >= 10, "decrypted TCP packets: {tcp:?}");
+    println!(
+        "tshark decrypted IKE_AUTH (IDs {ids}), {} ICMP and {} TCP packets inside ESP",
+        icmp.len(),
+        tcp.len()
+    );
+}

@@ -34,11 +34,12 @@ pub fn spawn(
     tunnel: usize,
     name: String,
     config: SessionConfig,
+    passive: bool,
     cmds: mpsc::UnboundedReceiver<Command>,
     out: mpsc::UnboundedSender<Report>,
 ) {
     tokio::spawn(async move {
-        if let Err(e) = run(tunnel, &name, config, cmds, out).await {
+        if let Err(e) = run(tunnel, &name, config, passive, cmds, out).await {
             warn!("{name}: BGP task ended: {e}");
         }
     });
@@ -59,6 +60,7 @@ async fn run(
     tunnel: usize,
     name: &str,
     config: SessionConfig,
+    passive: bool,
     mut cmds: mpsc::UnboundedReceiver<Command>,
     out: mpsc::UnboundedSender<Report>,
 ) -> std::io::Result<()> {
@@ -90,7 +92,9 @@ async fn run(
         while let Some(ev) = s.poll_event() {
             match &ev {
                 Event::WantConnect => {
-                    if up {
+                    // A passive speaker only listens; the session waits in Connect/Active
+                    // until the peer's connection is accepted.
+                    if up && !passive {
                         connecting = Some(Box::pin(connect(local, peer)));
                     }
                     continue;

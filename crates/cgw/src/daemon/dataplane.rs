@@ -844,7 +844,10 @@ fn raw_send(fd: Option<&OwnedFd>, data: &[u8], dst: SocketAddr) -> io::Result<()
 }
 
 /// Opens a raw IP socket for protocol 50 (ESP without UDP encapsulation).
-pub fn open_raw_esp() -> io::Result<OwnedFd> {
+/// A raw IP protocol 50 socket bound to `local`, so that it sees only ESP sent to our
+/// address (two cgw instances on one host, e.g. both endpoints of `cgw emulate-aws`, do not
+/// see each other's packets).
+pub fn open_raw_esp(local: std::net::Ipv4Addr) -> io::Result<OwnedFd> {
     // SAFETY: socket(2); result checked.
     let fd = unsafe {
         libc::socket(
@@ -857,5 +860,25 @@ pub fn open_raw_esp() -> io::Result<OwnedFd> {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: fresh descriptor.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let sa = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(local).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: bind(2) with a valid sockaddr_in of the right length; result checked.
+    let r = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            &sa as *const libc::sockaddr_in as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
 }

@@ -131,7 +131,7 @@ pub async fn run(config: CgwConfig) -> Result<()> {
         .map_err(|e| explain_bind(e, local, cgw_ike::NAT_T_PORT))?;
     let natt_send = natt.try_clone()?;
     natt_send.set_nonblocking(true)?;
-    let raw_esp = match dataplane::open_raw_esp() {
+    let raw_esp = match dataplane::open_raw_esp(gw.local_address) {
         Ok(fd) => Some(fd),
         Err(e) => {
             warn!("no raw ESP socket ({e}); ESP works only UDP-encapsulated (NAT-T)");
@@ -455,7 +455,11 @@ async fn tick(
 ) {
     t.conn.handle_timeout(now);
 
-    // (Re)connect.
+    // (Re)connect. The AWS side (`cgw emulate-aws`) waits for the customer gateway, as AWS's
+    // default startup action `add` does.
+    if t.cfg.plays_aws {
+        t.next_initiate = None;
+    }
     if let Some(at) = t.next_initiate {
         if now >= at && !t.conn.is_established() && !t.conn.is_busy() {
             info!(
@@ -1003,8 +1007,9 @@ impl BgpState {
                     sc.hold_time = b.hold_time_secs;
                     sc.keepalive_time = Some(b.keepalive_secs);
                     sc.as_path_prepend = b.as_path_prepend;
+                    sc.multi_exit_disc = b.med;
                     let (tx, rx) = mpsc::unbounded_channel();
-                    bgp::spawn(i, t.name.clone(), sc, rx, out.clone());
+                    bgp::spawn(i, t.name.clone(), sc, b.passive, rx, out.clone());
                     cmds.push(Some(tx));
                 }
                 _ => cmds.push(None),

@@ -142,7 +142,8 @@ pub struct AwsConnectionSpec {
     pub target: AwsTarget,
     /// `Options.StaticRoutesOnly` (and `NoBGPVPNConnection` in the XML).
     pub static_routes_only: bool,
-    /// `Routes[]` (static routing): the VPC CIDRs.
+    /// `Routes[]` (static routing): the static routes to the customer network (on-premises
+    /// prefixes AWS routes into the tunnels).
     pub routes: Vec<Ipv4Net>,
     /// `Options.LocalIpv4NetworkCidr` (default 0.0.0.0/0).
     pub local_ipv4_network_cidr: Ipv4Net,

@@ -297,9 +297,24 @@ pub(crate) fn build(
             ));
         }
     }
+    // AWS's `Routes[]` are the connection's static routes *to the customer network* (AWS
+    // routes those prefixes into the tunnels), so they are our LAN, not the VPC.
+    let json_routes: Vec<Ipv4Net> = json
+        .as_ref()
+        .map(|j| j.routes.iter().map(|(n, _)| *n).collect())
+        .unwrap_or_default();
     let lan: Vec<Ipv4Net> = if !opts.lan.is_empty() {
         gn.insert("lan", "from --lan".to_string());
         opts.lan.iter().map(Ipv4Net::trunc).collect()
+    } else if !json_routes.is_empty() {
+        gn.insert(
+            "lan",
+            "from Routes[].DestinationCidrBlock (the connection's static routes to this network)"
+                .to_string(),
+        );
+        let mut v = json_routes.clone();
+        v.dedup();
+        v
     } else if let Some(n) = local_ts.filter(|n| !is_any(n)) {
         gn.insert("lan", "from Options.LocalIpv4NetworkCidr".to_string());
         vec![n.trunc()]
@@ -307,21 +322,19 @@ pub(crate) fn build(
         gn.insert("lan", "none given (--lan CIDR)".to_string());
         Vec::new()
     };
-    let json_routes: Vec<Ipv4Net> = json
-        .as_ref()
-        .map(|j| j.routes.iter().map(|(n, _)| *n).collect())
-        .unwrap_or_default();
+    if !opts.lan.is_empty() && !json_routes.is_empty() {
+        for r in &json_routes {
+            if !lan.iter().any(|l| l.contains(r)) {
+                warnings.push(format!(
+                    "the connection has a static route to {r} (Routes[]), which --lan does not \
+                     cover: AWS sends that prefix's traffic into the tunnels"
+                ));
+            }
+        }
+    }
     let remote_cidrs: Vec<Ipv4Net> = if !opts.remote_cidrs.is_empty() {
         gn.insert("remote_cidrs", "from --remote-cidr".to_string());
         opts.remote_cidrs.iter().map(Ipv4Net::trunc).collect()
-    } else if routing == Routing::Static && !json_routes.is_empty() {
-        gn.insert(
-            "remote_cidrs",
-            "from Routes[].DestinationCidrBlock (the connection's static routes)".to_string(),
-        );
-        let mut v = json_routes.clone();
-        v.dedup();
-        v
     } else if let (Routing::Static, Some(n)) = (routing, remote_ts.filter(|n| !is_any(n))) {
         gn.insert(
             "remote_cidrs",
@@ -343,8 +356,8 @@ pub(crate) fn build(
         return Err(ImportError::at(
             "--remote-cidr",
             format!(
-                "static routing ({}) needs the VPC CIDR, and the input has no static Routes: pass \
-                 --remote-cidr CIDR",
+                "static routing ({}) needs the VPC CIDR, which AWS's files do not contain: pass \
+                 --remote-cidr CIDR (repeatable)",
                 gn["routing"]
             ),
         ));
@@ -824,6 +837,8 @@ fn tunnel(
             keepalive_secs,
             local_pref: None,
             as_path_prepend: 0,
+            med: None,
+            passive: false,
         })
     } else {
         None
@@ -851,5 +866,6 @@ fn tunnel(
         child_lifetime_bytes: None,
         startup_action,
         bgp,
+        plays_aws: false,
     })
 }

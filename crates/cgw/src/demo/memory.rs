@@ -1,4 +1,4 @@
-//! `cgw demo`: two cgw endpoints in memory, no network and no AWS account needed.
+//! `cgw demo --in-memory`: two cgw endpoints in memory, no network and no AWS account needed.
 //!
 //! "cgw" (198.51.100.10) and an "AWS endpoint" (203.0.113.21, configured as AWS configures its
 //! side: AWS's full proposal list in AWS's order) negotiate IKEv2 with a pre-shared key, then
@@ -7,13 +7,13 @@
 //! wire is a function call.
 
 use anyhow::{bail, Result};
-use cgw_ike::{Config, Connection, EspProposal, Event, IkeProposal};
+use cgw_ike::{Config, Connection, Event};
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
 use std::time::Instant;
 
 const CGW: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10));
-const AWS: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 21));
+const AWS: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 11));
 
 fn inner_packet(len: usize, seq: u32, buf: &mut [u8]) {
     let p = &mut buf[..len];
@@ -31,15 +31,17 @@ fn inner_packet(len: usize, seq: u32, buf: &mut [u8]) {
 }
 
 pub fn run() -> Result<ExitCode> {
-    println!("cgw demo: two cgw endpoints in memory (the network-namespace lab is `tests/netns_strongswan.rs`)\n");
-    let psk = "Demo.Only_Key.1234567890abcdef";
-    let a_cfg = Config::new(CGW, AWS, psk.as_bytes().to_vec());
-    let mut b_cfg = Config::new(AWS, CGW, psk.as_bytes().to_vec());
-    b_cfg.ike_proposals = IkeProposal::aws_all();
-    b_cfg.esp_proposals = vec![
-        EspProposal::parse("aes256gcm16-aes128gcm16-ecp384-ecp256-modp2048")?,
-        EspProposal::parse("aes256-aes128-sha256-sha384-sha512-sha1-ecp384-ecp256-modp2048")?,
-    ];
+    println!(
+        "cgw demo: two cgw endpoints in memory (`sudo cgw demo` runs the network-namespace lab)\n"
+    );
+    // The AWS side exactly as `cgw emulate-aws` configures tunnel 1 of its built-in example
+    // (AWS's full proposal list in AWS's order); cgw with its defaults (Suite-B-GCM-256).
+    let emu = cgw::emulate::Emulator::parse(cgw::emulate::EXAMPLE).map_err(anyhow::Error::msg)?;
+    let b_cfg = emu
+        .endpoint_config(0)
+        .map_err(anyhow::Error::msg)?
+        .try_ike_config(0)?;
+    let a_cfg = Config::new(CGW, AWS, b_cfg.psk.clone());
     println!(
         "  cgw offers      IKE {}",
         a_cfg.ike_proposals[0].describe()
