@@ -328,7 +328,10 @@ fn unknown_keys_are_rejected_with_their_name() {
         &MINIMAL_STATIC.replace("psk = \"An0ther", "pks = \"x\"\npsk = \"An0ther"),
         &["pks"],
     );
-    assert_parse_error(&format!("{FULL_BGP}\nmed = 100\n"), &["med"]);
+    assert_parse_error(
+        &format!("{FULL_BGP}\nmulti_exit_disc = 100\n"),
+        &["multi_exit_disc"],
+    );
     assert_parse_error(&format!("{MINIMAL_STATIC}\n[bgp]\nasn = 1\n"), &["bgp"]);
     assert_parse_error(
         &MINIMAL_STATIC.replace("[gateway]", "[monitor]\nperiod = 3\n\n[gateway]"),

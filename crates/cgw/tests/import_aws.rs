@@ -233,11 +233,25 @@ fn options_override_addresses_and_prefixes() {
 
 #[test]
 fn tgw_static_connection_with_narrowed_options() {
-    let i = import("tgw_static_narrowed.json", &ImportOptions::default());
+    // No AWS file names the VPC CIDR: static routing needs --remote-cidr.
+    let e = import_err(
+        &fixture("tgw_static_narrowed.json"),
+        &ImportOptions::default(),
+    );
+    assert!(e.to_string().contains("--remote-cidr"), "{e}");
+    let i = import(
+        "tgw_static_narrowed.json",
+        &ImportOptions {
+            remote_cidrs: vec![net("172.31.0.0/16")],
+            ..ImportOptions::default()
+        },
+    );
     let c = &i.config;
     assert_eq!(c.gateway.routing, Routing::Static);
-    // The deleted route is not used.
-    assert_eq!(c.gateway.remote_cidrs, vec![net("203.0.113.128/26")]);
+    assert_eq!(c.gateway.remote_cidrs, vec![net("172.31.0.0/16")]);
+    // The connection's static routes (to the customer network) are the LAN; the deleted
+    // route is not used.
+    assert_eq!(c.gateway.lan, vec![net("203.0.113.128/26")]);
     assert!(c.tunnels.iter().all(|t| t.bgp.is_none()));
     assert!(
         i.toml.contains("transit gateway tgw-0dddddddddddddddd"),
@@ -448,7 +462,10 @@ fn two_connections_are_refused() {
 fn unsupported_dh_groups_only_is_an_error() {
     let e = import_err(
         &fixture("broken_unknown_dh.json"),
-        &ImportOptions::default(),
+        &ImportOptions {
+            remote_cidrs: vec![net("172.31.0.0/16")],
+            ..ImportOptions::default()
+        },
     );
     assert_element(&e, "TunnelOptions[1].Phase1DHGroupNumbers", "22, 23");
 }

@@ -34,7 +34,8 @@ fn aws_json(static_routing: bool, narrow: Option<(&str, &str, u16)>) -> String {
     let mut spec = AwsConnectionSpec::new("vpn-0123456789abcdef0", CGW_PUBLIC, [mk(0), mk(1)]);
     spec.static_routes_only = static_routing;
     spec.target = AwsTarget::TransitGateway("tgw-0a1b2c3d4e5f6a7b8".into());
-    spec.routes = vec![VPC_CIDR.parse().unwrap()];
+    // The connection's static routes: to the customer network.
+    spec.routes = vec![LAN.parse().unwrap()];
     render_describe_vpn_connections(&spec)
 }
 
@@ -52,6 +53,10 @@ fn start_cgw(lab: &mut Lab, json: &str, extra_import_args: &[&str], tweaks: &[(&
         "--lan",
         LAN,
     ];
+    // No AWS file names the VPC CIDR; static routing needs it (BGP learns it).
+    if json.contains("\"StaticRoutesOnly\": true") {
+        args.extend_from_slice(&["--remote-cidr", VPC_CIDR]);
+    }
     args.extend_from_slice(extra_import_args);
     run(&args);
     let sock = lab.dir.join("cgw.sock");
