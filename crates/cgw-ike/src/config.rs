@@ -527,6 +527,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rekey_windows_of_cgw_and_of_the_aws_side() {
+        let s = |secs: u64| Duration::from_secs(secs);
+        let aws = Lifetimes {
+            lead: false,
+            ..Lifetimes::default()
+        };
+        // AWS: somewhere in [3600 - 270 * 2, 3600 - 270] for a Child SA, fuzz 100 %.
+        assert_eq!(aws.soft(s(3600), 0.0), s(3330));
+        assert_eq!(aws.soft(s(3600), 1.0), s(3060));
+        assert_eq!(aws.soft(s(28_800), 0.5), s(28_800 - 270 - 135));
+        // cgw: the same window a quarter margin (67.5 s) earlier, so it usually rekeys first.
+        let cgw = Lifetimes::default();
+        assert_eq!(
+            cgw.soft(s(3600), 0.0),
+            s(3600 - 270) - Duration::from_millis(67_500)
+        );
+        assert_eq!(
+            cgw.soft(s(3600), 1.0),
+            s(3060) - Duration::from_millis(67_500)
+        );
+        for r in [0.0, 0.25, 0.5, 0.99, 1.0] {
+            assert!(cgw.soft(s(3600), r) < aws.soft(s(3600), r));
+        }
+    }
+
+    #[test]
     fn proposal_strings_parse_and_describe_round_trip() {
         let p = IkeProposal::parse("aes256-sha384-ecp384").unwrap();
         assert_eq!(p, IkeProposal::suite_b_gcm_256());

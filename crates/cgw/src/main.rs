@@ -141,8 +141,25 @@ enum ImportCmd {
     },
 }
 
+/// Commands that only print (status, import to stdout, the emulator's JSON) end quietly when
+/// the reader goes away (`cgw status | head`), like other Unix tools. The daemons keep Rust's
+/// default (SIGPIPE ignored), since a peer closing a socket must not kill them.
+fn die_quietly_on_closed_stdout() {
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread is started.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match &cli.command {
+        Cmd::Status { .. } | Cmd::Check { .. } | Cmd::Import(_) => die_quietly_on_closed_stdout(),
+        Cmd::EmulateAws {
+            describe,
+            print_example,
+            ..
+        } if *describe || *print_example => die_quietly_on_closed_stdout(),
+        _ => {}
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
