@@ -23,19 +23,13 @@ const SUITE_B: &str =
     "ike_proposals = [\"aes256-sha384-ecp384\"]\nesp_proposals = [\"aes256gcm16-ecp384\"]";
 
 struct Run {
-    label: &'static str,
+    label: String,
     mbps: f64,
     cpu: Vec<(String, f64)>,
     loss: Option<f64>,
 }
 
-fn measure(
-    lab: &mut Lab,
-    label: &'static str,
-    udp: bool,
-    secs: u32,
-    pids: &[(String, u32)],
-) -> Run {
+fn measure(lab: &mut Lab, label: &str, udp: bool, secs: u32, pids: &[(String, u32)]) -> Run {
     let server = lab.spawn(
         "vpc",
         &["iperf3", "-s", "-B", VPC_HOST, "-1"],
@@ -72,7 +66,10 @@ fn measure(
     if v.is_null() {
         eprintln!("iperf3 output: {}", &out[..out.len().min(600)]);
     }
-    let (mbps, loss) = if udp {
+    let (mbps, loss) = if v["error"].is_string() || v.is_null() {
+        // A failed run has no valid figures (iperf3's partial "end" section would mislead).
+        (f64::NAN, None)
+    } else if udp {
         (
             v["end"]["sum"]["bits_per_second"].as_f64().unwrap_or(0.0) / 1e6
                 * (1.0 - v["end"]["sum"]["lost_percent"].as_f64().unwrap_or(100.0) / 100.0),
@@ -94,7 +91,7 @@ fn measure(
         .map(|((n, _), (b, a))| (n.clone(), (a - b) as f64 / 100.0 / wall * 100.0))
         .collect();
     Run {
-        label,
+        label: label.to_string(),
         mbps,
         cpu,
         loss,
@@ -136,21 +133,31 @@ fn main() {
     };
     println!("cgw end-to-end benchmark: iperf3 on-prem -> VPC, {secs} s per run, Suite-B-GCM-256, all processes on this machine's cores\n");
 
-    // (a) cgw <-> cgw.
-    {
-        let mut lab = Lab::new("x", false, [side(), side()]);
+    // (a) cgw <-> cgw: plain ESP, then NAT-T (UDP 4500) with and without UDP GSO.
+    for (nat, gso) in [(false, true), (true, true), (true, false)] {
+        let label = match (nat, gso) {
+            (false, _) => "cgw <-> cgw",
+            (true, true) => "cgw <-> cgw, NAT-T",
+            (true, false) => "cgw <-> cgw, NAT-T, no GSO",
+        };
+        let env: &[(&str, &str)] = if gso { &[] } else { &[("CGW_NO_GSO", "1")] };
+        let mut lab = Lab::new(if nat { "z" } else { "x" }, nat, [side(), side()]);
         let a_sock = lab.dir.join("cgw.sock");
         let b_sock = lab.dir.join("peer.sock");
         let a = lab.write(
             "cgw.toml",
             &one_tunnel_toml(
-                "198.51.100.10",
+                if nat { "10.99.0.2" } else { "198.51.100.10" },
                 "203.0.113.21",
                 VPC_CIDR,
                 a_sock.to_str().unwrap(),
                 "initiate",
                 false,
                 SUITE_B,
+            )
+            .replace(
+                "local_address = \"10.99.0.2\"",
+                "local_address = \"10.99.0.2\"\npublic_address = \"198.51.100.10\"",
             ),
         );
         let b = lab.write(
@@ -169,14 +176,14 @@ fn main() {
             "aws1",
             &[&cgw, "up", "-c", b.to_str().unwrap()],
             "peer.log",
-            &[],
+            env,
         );
         wait_for(Duration::from_secs(10), || b_sock.exists(), "peer cgw");
         let pa = lab.spawn(
             "cgw",
             &[&cgw, "up", "-c", a.to_str().unwrap()],
             "cgw.log",
-            &[],
+            env,
         );
         lab.cgw_pid = Some(pa);
         wait_for(
@@ -188,10 +195,16 @@ fn main() {
             "ping through cgw <-> cgw",
         );
         let pids = vec![("cgw".to_string(), pa), ("peer cgw".to_string(), pb)];
-        print(&measure(&mut lab, "TCP, cgw <-> cgw", false, secs, &pids));
         print(&measure(
             &mut lab,
-            "UDP, 1400-byte IP packets, cgw <-> cgw",
+            &format!("TCP, {label}"),
+            false,
+            secs,
+            &pids,
+        ));
+        print(&measure(
+            &mut lab,
+            &format!("UDP, 1400-byte IP packets, {label}"),
             true,
             secs,
             &pids,

@@ -26,6 +26,59 @@ const BUF: usize = 2048 + 128;
 const HEADROOM: usize = 64;
 /// Largest packet read from a TUN device.
 const TUN_READ: usize = 2048;
+/// `UDP_SEGMENT` (linux/udp.h): the segment size of a UDP GSO send.
+const UDP_SEGMENT: libc::c_int = 103;
+/// The kernel's limit on segments in one UDP GSO send (UDP_MAX_SEGMENTS).
+const GSO_MAX_SEGMENTS: usize = 64;
+/// Bytes of payload in one GSO send (an IP packet's 64 KiB less headers).
+const GSO_MAX_BYTES: usize = 65_000;
+/// `UDP_GRO` (linux/udp.h): receive coalesced runs, with their segment size in a cmsg.
+const UDP_GRO: libc::c_int = 104;
+/// Receive messages per `recvmmsg`.
+const RX_BATCH: usize = 16;
+/// One receive buffer: the largest UDP GRO run.
+const RX_BUF: usize = 65_536;
+
+/// The segment size of a coalesced (UDP GRO) receive, from its control messages.
+fn gro_segment_size(h: &libc::msghdr) -> Option<usize> {
+    // SAFETY: walking the control messages the kernel wrote into h's control buffer, with
+    // the CMSG_* helpers and the length it reported.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_UDP && (*c).cmsg_type == UDP_GRO {
+                let v = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>());
+                return usize::try_from(v).ok().filter(|&v| v > 0);
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    None
+}
+
+/// Asks the kernel for UDP GRO on `udp` (Linux 5.0 and later); a refusal only costs speed.
+fn enable_gro(udp: &UdpSocket) {
+    if std::env::var_os("CGW_NO_GRO").is_some() {
+        return;
+    }
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt(2) with a valid int option value.
+    let r = unsafe {
+        libc::setsockopt(
+            udp.as_raw_fd(),
+            libc::SOL_UDP,
+            UDP_GRO,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        tracing::info!(
+            "UDP GRO not available ({}); receiving datagram by datagram",
+            io::Error::last_os_error()
+        );
+    }
+}
 
 /// Counters of one tunnel's data path, readable from any thread.
 #[derive(Debug, Default)]
@@ -42,12 +95,18 @@ pub struct TunnelCounters {
     pub last_rx_ms: AtomicU64,
     /// Packets from the LAN dropped because the tunnel had no Child SA.
     pub drop_no_sa: AtomicU64,
+    /// Packets from the TUN device that are not IPv4 (the Child SA carries 0.0.0.0/0 only).
+    pub drop_not_ipv4: AtomicU64,
     /// TCP SYNs whose MSS was lowered.
     pub mss_clamped: AtomicU64,
     /// ICMP "fragmentation needed" sent for DF packets over the tunnel MTU.
     pub icmp_frag_needed: AtomicU64,
     /// Packets fragmented before encryption.
     pub fragmented: AtomicU64,
+    /// UDP GSO sends (each a run of equal-sized ESP datagrams in one message).
+    pub gso_sends: AtomicU64,
+    /// UDP GRO receives (each a coalesced run of datagrams from the peer).
+    pub gro_receives: AtomicU64,
     /// ESP drops by reason (from the inbound SAs, accumulated).
     pub drop_bad_length: AtomicU64,
     /// Unknown SPI.
@@ -237,6 +296,7 @@ pub fn start(
         t.tun.set_nonblocking()?;
     }
     udp.set_nonblocking(true)?;
+    enable_gro(&udp);
     let local = udp.local_addr()?;
     let mut dp = Dataplane {
         tunnels: tunnels
@@ -262,6 +322,8 @@ pub fn start(
         lens: [0; BATCH],
         dests: [None; BATCH],
         scratch: [0u8; BUF],
+        gso: std::env::var_os("CGW_NO_GSO").is_none(),
+        rx: vec![0u8; RX_BATCH * RX_BUF],
     };
     let thread = std::thread::Builder::new()
         .name("cgw-dataplane".into())
@@ -289,6 +351,11 @@ struct Dataplane {
     /// Per buffer: (destination, via UDP?) of an ESP packet ready to send.
     dests: [Option<(SocketAddr, bool)>; BATCH],
     scratch: [u8; BUF],
+    /// Send runs of equal-sized datagrams as one UDP GSO message (off after the kernel
+    /// refuses one).
+    gso: bool,
+    /// Receive buffers: `RX_BATCH` of `RX_BUF` bytes (a UDP GRO run can be 64 KiB).
+    rx: Vec<u8>,
 }
 
 impl Dataplane {
@@ -495,6 +562,11 @@ impl Dataplane {
             (s.mtu, s.mss, s.inside)
         };
         let pkt = &mut self.bufs[i][HEADROOM..HEADROOM + len];
+        if pkt.first().map(|b| b >> 4) != Some(4) {
+            // IPv6 (or junk) has no Child SA to go to: the selectors are 0.0.0.0/0.
+            inc(&self.tunnels[tunnel].counters.drop_not_ipv4);
+            return 0;
+        }
         if packet::clamp_tcp_mss(pkt, mss) {
             inc(&self.tunnels[tunnel].counters.mss_clamped);
         }
@@ -546,50 +618,102 @@ impl Dataplane {
         }
     }
 
-    fn count_io_error(&self, dst: SocketAddr) {
-        if let Some(t) = self
-            .tunnels
+    /// The tunnel whose ESP goes to (or comes from) `peer`'s address.
+    fn tunnel_of_peer(&self, peer: SocketAddr) -> Option<usize> {
+        self.tunnels
             .iter()
-            .find(|t| t.outbound.as_ref().is_some_and(|o| o.2.ip() == dst.ip()))
-        {
-            inc(&t.counters.io_errors);
+            .position(|t| t.outbound.as_ref().is_some_and(|o| o.2.ip() == peer.ip()))
+    }
+
+    fn count_io_error(&self, dst: SocketAddr) {
+        if let Some(t) = self.tunnel_of_peer(dst) {
+            inc(&self.tunnels[t].counters.io_errors);
         }
     }
 
-    /// Sends buffers `0..n` that hold ESP packets: UDP ones with one sendmmsg.
+    /// Sends buffers `0..n` that hold ESP packets: UDP ones with one sendmmsg, where runs of
+    /// equal-sized datagrams to the same peer (a TCP bulk transfer's full-sized packets) go as
+    /// one UDP GSO message (`UDP_SEGMENT`): the kernel then carries the run through its stack
+    /// as one buffer and cuts it into datagrams as late as it can.
     fn flush(&mut self, n: usize) {
         let mut addrs: [libc::sockaddr_in; BATCH] = [zero_sockaddr(); BATCH];
         let mut iovs: [libc::iovec; BATCH] = [libc::iovec {
             iov_base: std::ptr::null_mut(),
             iov_len: 0,
         }; BATCH];
+        // One control buffer per message, for the UDP_SEGMENT option (u64s for alignment).
+        let mut cmsgs = [[0u64; 4]; BATCH];
         // SAFETY: mmsghdr is plain data; zeroed is a valid initial value.
         let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        // Per message: (first buffer index, buffer count, segment size if GSO).
+        let mut groups: [(usize, usize, usize); BATCH] = [(0, 0, 0); BATCH];
         let mut m = 0;
+        let mut v = 0;
         for i in 0..n {
             match self.dests[i] {
                 Some((SocketAddr::V4(dst), true)) => {
-                    addrs[m] = sockaddr_in(dst);
-                    iovs[m] = libc::iovec {
+                    iovs[v] = libc::iovec {
                         iov_base: self.bufs[i].as_mut_ptr().cast(),
                         iov_len: self.lens[i],
                     };
-                    m += 1;
+                    // Extend the current run: same peer, the run's size so far, and the
+                    // previous datagram not a short (final) one.
+                    let extend = self.gso && m > 0 && {
+                        let (first, count, seg) = groups[m - 1];
+                        let same_dst = addrs[m - 1].sin_addr.s_addr
+                            == sockaddr_in(dst).sin_addr.s_addr
+                            && addrs[m - 1].sin_port == sockaddr_in(dst).sin_port;
+                        let last_len = iovs[first + count - 1].iov_len;
+                        same_dst
+                            && first + count == v
+                            && count < GSO_MAX_SEGMENTS
+                            && last_len == seg
+                            && self.lens[i] <= seg
+                            && (count + 1) * seg <= GSO_MAX_BYTES
+                    };
+                    if extend {
+                        groups[m - 1].1 += 1;
+                    } else {
+                        addrs[m] = sockaddr_in(dst);
+                        groups[m] = (v, 1, self.lens[i]);
+                        m += 1;
+                    }
+                    v += 1;
                 }
                 Some((_, false)) => self.send_one(i),
                 _ => {}
             }
         }
         for k in 0..m {
+            let (first, count, seg) = groups[k];
+            if count > 1 {
+                if let Some(t) = self.tunnel_of_peer(from_sockaddr(&addrs[k])) {
+                    inc(&self.tunnels[t].counters.gso_sends);
+                }
+            }
             msgs[k].msg_hdr.msg_name = (&mut addrs[k] as *mut libc::sockaddr_in).cast();
             msgs[k].msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
-            msgs[k].msg_hdr.msg_iov = &mut iovs[k];
-            msgs[k].msg_hdr.msg_iovlen = 1;
+            msgs[k].msg_hdr.msg_iov = &mut iovs[first];
+            msgs[k].msg_hdr.msg_iovlen = count;
+            if count > 1 {
+                // SAFETY: the control buffer is 32 bytes, aligned for cmsghdr, and holds
+                // CMSG_SPACE(2); the header pointer comes from CMSG_FIRSTHDR on it.
+                unsafe {
+                    let h = &mut msgs[k].msg_hdr;
+                    h.msg_control = cmsgs[k].as_mut_ptr().cast();
+                    h.msg_controllen = libc::CMSG_SPACE(2) as usize;
+                    let c = libc::CMSG_FIRSTHDR(h);
+                    (*c).cmsg_level = libc::SOL_UDP;
+                    (*c).cmsg_type = UDP_SEGMENT;
+                    (*c).cmsg_len = libc::CMSG_LEN(2) as usize;
+                    std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), seg as u16);
+                }
+            }
         }
         let mut sent = 0;
         while sent < m {
-            // SAFETY: msgs[sent..m] point at live buffers, addresses and iovecs on this stack
-            // frame and in self.bufs, which outlive the call.
+            // SAFETY: msgs[sent..m] point at live buffers, addresses, iovecs and control
+            // buffers on this stack frame and in self.bufs, which outlive the call.
             let r = unsafe {
                 libc::sendmmsg(
                     self.udp.as_raw_fd(),
@@ -608,63 +732,97 @@ impl Dataplane {
                     unsafe { libc::poll(&mut p, 1, 100) };
                     continue;
                 }
-                if let Some((dst, _)) = self.dests[0] {
-                    self.count_io_error(dst);
+                let (first, count, _) = groups[sent];
+                if count > 1 && self.gso {
+                    // The kernel or the route refused GSO (e.g. a path MTU below the
+                    // segment size): send datagram by datagram from now on.
+                    tracing::warn!("UDP GSO refused ({e}); sending datagrams one by one");
+                    self.gso = false;
+                    for iov in &iovs[first..first + count] {
+                        // SAFETY: iov points into self.bufs, live for this call.
+                        let data = unsafe {
+                            std::slice::from_raw_parts(iov.iov_base as *const u8, iov.iov_len)
+                        };
+                        let dst = from_sockaddr(&addrs[sent]);
+                        if self.udp.send_to(data, dst).is_err() {
+                            self.count_io_error(dst);
+                        }
+                    }
+                    sent += 1;
+                    continue;
                 }
-                return;
+                self.count_io_error(from_sockaddr(&addrs[sent]));
+                sent += 1;
+                continue;
             }
             sent += r as usize;
         }
     }
 
-    /// Receives a batch of datagrams on the NAT-T socket.
+    /// Receives a batch of datagrams on the NAT-T socket. With UDP GRO the kernel hands over
+    /// a run of equal-sized datagrams from one peer as one buffer (and says the size); each
+    /// datagram in it is handled on its own.
     fn receive_udp(&mut self) {
+        let mut rx = std::mem::take(&mut self.rx);
         loop {
-            let mut addrs: [libc::sockaddr_in; BATCH] = [zero_sockaddr(); BATCH];
-            let mut iovs: [libc::iovec; BATCH] = [libc::iovec {
+            let mut addrs: [libc::sockaddr_in; RX_BATCH] = [zero_sockaddr(); RX_BATCH];
+            let mut iovs: [libc::iovec; RX_BATCH] = [libc::iovec {
                 iov_base: std::ptr::null_mut(),
                 iov_len: 0,
-            }; BATCH];
+            }; RX_BATCH];
+            let mut cmsgs = [[0u64; 8]; RX_BATCH];
             // SAFETY: plain data.
-            let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
-            for k in 0..BATCH {
+            let mut msgs: [libc::mmsghdr; RX_BATCH] = unsafe { std::mem::zeroed() };
+            for (k, chunk) in rx.chunks_exact_mut(RX_BUF).enumerate() {
                 iovs[k] = libc::iovec {
-                    iov_base: self.bufs[k].as_mut_ptr().cast(),
-                    iov_len: BUF,
+                    iov_base: chunk.as_mut_ptr().cast(),
+                    iov_len: RX_BUF,
                 };
                 msgs[k].msg_hdr.msg_name = (&mut addrs[k] as *mut libc::sockaddr_in).cast();
                 msgs[k].msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
                 msgs[k].msg_hdr.msg_iov = &mut iovs[k];
                 msgs[k].msg_hdr.msg_iovlen = 1;
+                msgs[k].msg_hdr.msg_control = cmsgs[k].as_mut_ptr().cast();
+                msgs[k].msg_hdr.msg_controllen = std::mem::size_of_val(&cmsgs[k]);
             }
             // SAFETY: every msghdr points at live buffers of the stated sizes.
             let r = unsafe {
                 libc::recvmmsg(
                     self.udp.as_raw_fd(),
                     msgs.as_mut_ptr(),
-                    BATCH as u32,
+                    RX_BATCH as u32,
                     libc::MSG_DONTWAIT,
                     std::ptr::null_mut(),
                 )
             };
             if r <= 0 {
-                return;
+                break;
             }
             let r = r as usize;
             for k in 0..r {
                 let len = msgs[k].msg_len as usize;
                 let from = from_sockaddr(&addrs[k]);
-                self.datagram(k, len, from);
+                let seg = gro_segment_size(&msgs[k].msg_hdr).unwrap_or(len).max(1);
+                if seg < len {
+                    if let Some(t) = self.tunnel_of_peer(from) {
+                        inc(&self.tunnels[t].counters.gro_receives);
+                    }
+                }
+                let chunk = &mut rx[k * RX_BUF..k * RX_BUF + len];
+                for d in chunk.chunks_mut(seg) {
+                    self.datagram(d, from);
+                }
             }
-            if r < BATCH {
-                return;
+            if r < RX_BATCH {
+                break;
             }
         }
+        self.rx = rx;
     }
 
     /// Classifies one UDP-4500 datagram (RFC 3948): keepalive, IKE, or ESP.
-    fn datagram(&mut self, k: usize, len: usize, from: SocketAddr) {
-        let d = &self.bufs[k][..len];
+    fn datagram(&mut self, d: &mut [u8], from: SocketAddr) {
+        let len = d.len();
         if len == 1 && d[0] == 0xff {
             return; // NAT keepalive
         }
@@ -676,7 +834,7 @@ impl Dataplane {
             });
             return;
         }
-        self.esp(k, 0, len);
+        self.esp(d);
     }
 
     /// Receives raw ESP packets (IP header included).
@@ -684,33 +842,27 @@ impl Dataplane {
         let Some(fd) = self.raw_esp.as_ref().map(|f| f.as_raw_fd()) else {
             return;
         };
+        let mut rx = std::mem::take(&mut self.rx);
         for _ in 0..BATCH {
-            // SAFETY: reading into a live buffer of BUF bytes.
-            let n = unsafe {
-                libc::recv(
-                    fd,
-                    self.bufs[0].as_mut_ptr().cast(),
-                    BUF,
-                    libc::MSG_DONTWAIT,
-                )
-            };
+            // SAFETY: reading into a live buffer of RX_BUF bytes.
+            let n = unsafe { libc::recv(fd, rx.as_mut_ptr().cast(), RX_BUF, libc::MSG_DONTWAIT) };
             if n <= 0 {
-                return;
+                break;
             }
             let n = n as usize;
-            let ihl = (self.bufs[0][0] & 0x0f) as usize * 4;
+            let ihl = (rx[0] & 0x0f) as usize * 4;
             if n <= ihl {
                 continue;
             }
-            self.esp(0, ihl, n);
+            self.esp(&mut rx[ihl..n]);
         }
+        self.rx = rx;
     }
 
-    /// Decapsulates the ESP packet at `bufs[k][start..end]` and writes the inner packet to
-    /// the right TUN device.
-    fn esp(&mut self, k: usize, start: usize, end: usize) {
+    /// Decapsulates the ESP packet `pkt` and writes the inner packet to the right TUN
+    /// device.
+    fn esp(&mut self, pkt: &mut [u8]) {
         let now_ms = self.now_ms();
-        let pkt = &mut self.bufs[k][start..end];
         if pkt.len() < 8 {
             return;
         }

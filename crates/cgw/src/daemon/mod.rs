@@ -146,6 +146,9 @@ pub async fn run(config: CgwConfig) -> Result<()> {
         let tun = tun::Tun::open(&t.device)
             .map_err(|e| anyhow!(tun::explain_open_error(&t.device, &e)))?;
         let idx = nl.link_index(&t.device).await?;
+        // The tunnel carries IPv4 only: before the link goes up, keep the kernel from sending
+        // IPv6 router solicitations and MLD reports into it (no such sysctl when IPv6 is off).
+        let _ = netlink::sysctl(&format!("net/ipv6/conf/{}/disable_ipv6", t.device), "1");
         nl.configure_link(idx, t.mtu as u32, t.our_inside_address(), 30)
             .await
             .with_context(|| format!("configuring {}", t.device))?;
@@ -853,9 +856,10 @@ fn status_json(
                     "rx_packets": g(&c.rx_packets), "rx_bytes": g(&c.rx_bytes),
                     "mss_clamped": g(&c.mss_clamped), "fragmented": g(&c.fragmented),
                     "icmp_frag_needed": g(&c.icmp_frag_needed),
+                    "gso_sends": g(&c.gso_sends), "gro_receives": g(&c.gro_receives),
                 },
                 "drops": {
-                    "no_sa": g(&c.drop_no_sa), "unknown_spi": g(&c.drop_bad_spi), "replay": g(&c.drop_replay),
+                    "no_sa": g(&c.drop_no_sa), "not_ipv4": g(&c.drop_not_ipv4), "unknown_spi": g(&c.drop_bad_spi), "replay": g(&c.drop_replay),
                     "auth_failed": g(&c.drop_auth_failed), "bad_length": g(&c.drop_bad_length),
                     "bad_padding": g(&c.drop_bad_padding), "bad_next_header": g(&c.drop_bad_next_header),
                     "ts_mismatch": g(&c.drop_ts_mismatch), "malformed_inner": g(&c.drop_malformed_inner),
