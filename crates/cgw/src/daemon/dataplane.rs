@@ -187,6 +187,9 @@ pub enum Command {
         /// Sequence number.
         seq: u16,
     },
+    /// Answers once every earlier command is applied (and everything encrypted before it has
+    /// been handed to the kernel).
+    Barrier(tokio::sync::oneshot::Sender<()>),
     /// Stops the thread.
     Shutdown,
 }
@@ -466,6 +469,9 @@ impl Dataplane {
                     }
                 }
                 Command::Echo { tunnel, seq } => self.send_echo(tunnel, seq),
+                Command::Barrier(done) => {
+                    let _ = done.send(());
+                }
                 Command::Shutdown => return false,
             }
         }

@@ -552,8 +552,33 @@ async fn tick(
 
     // The engine's events first: a new inbound SA is installed before the response that
     // announces it leaves (make-before-break).
+    let mut switched = false;
     while let Some(ev) = t.conn.poll_event() {
+        switched |= matches!(
+            ev,
+            Event::ChildSaEstablished(ref c) if c.outbound_active
+        ) || matches!(
+            ev,
+            Event::ChildSaOutboundActivated { .. } | Event::ChildSaDeleted { .. }
+        );
         handle_event(t, index, now, ev, dp);
+    }
+    // When outbound traffic moved to another SA (or one went away), wait until the data path
+    // has applied it before a Delete or response tells the peer: packets it already encrypted
+    // with the old SA are then in the kernel ahead of that message, so the peer, which drops
+    // the old SA when the exchange ends, still has it when they arrive.
+    if switched {
+        let (tx, rx) = oneshot::channel();
+        dp.send(Command::Barrier(tx));
+        if tokio::time::timeout(Duration::from_millis(200), rx)
+            .await
+            .is_err()
+        {
+            warn!(
+                "{}: the data path did not confirm an SA switch within 200 ms",
+                t.cfg.name
+            );
+        }
     }
     // Then its datagrams.
     while let Some(tx) = t.conn.poll_transmit() {

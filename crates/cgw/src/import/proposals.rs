@@ -1,10 +1,13 @@
 //! AWS tunnel option lists -> strongSwan-style proposal strings.
 //!
-//! AES-CBC and AES-GCM go in separate proposals (RFC 7296 3.3). Within a proposal the
-//! transforms are strongest first: AES-256 before AES-128; SHA2-384, SHA2-256, SHA2-512, SHA1;
-//! DH 20, 19, 14..18, 5, 2. The IKE SA gets the CBC proposal first (as Suite-B does), ESP the
-//! GCM one. When the lists allow Suite-B-GCM-256 it is put first on its own, so that the
-//! initiator's first KE guess and the preferred suite are the strong ones.
+//! One proposal per phase, of the strongest values the lists allow. AWS evaluates a customer
+//! gateway's offer in its own order, lowest value first (AES128 before AES256, SHA1 before
+//! SHA2-384, group 2 before 20), whatever order the offer lists them in, and accepts any
+//! combination of allowed values; so anything weaker that cgw also offered would be what AWS
+//! picks. The strongest: AES-256 before AES-128; for the IKE SA AES-CBC before AES-GCM at the
+//! same key size (as Suite-B), for ESP AES-GCM first; SHA2-384, SHA2-256, SHA2-512, SHA1 (the
+//! Suite-B hash first); DH 20, 19, 14..18, 5, 2. When the lists allow Suite-B-GCM-256 that is
+//! the result; when they allow everything, cgw's defaults (also Suite-B-GCM-256).
 
 use super::ImportError;
 use crate::config::{DEFAULT_ESP_PROPOSALS, DEFAULT_IKE_PROPOSALS};
@@ -92,7 +95,6 @@ struct Filtered {
     gcm: Vec<&'static str>,
     integ: Vec<&'static str>,
     dh: Vec<&'static str>,
-    dh_ids: Vec<u16>,
 }
 
 fn filter(
@@ -214,19 +216,10 @@ fn filter(
         gcm,
         integ: integ_out,
         dh: dh_out.iter().map(|(_, n)| *n).collect(),
-        dh_ids: dh_out.iter().map(|(id, _)| *id).collect(),
     })
 }
 
-fn join(parts: &[&[&str]]) -> String {
-    parts
-        .iter()
-        .flat_map(|p| p.iter().copied())
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
-/// Phase 1 (IKE SA) proposals.
+/// Phase 1 (IKE SA) proposal.
 pub(crate) fn ike(
     lists: &PhaseLists<'_>,
     warnings: &mut Vec<String>,
@@ -235,42 +228,46 @@ pub(crate) fn ike(
         return Ok(Mapped {
             proposals: DEFAULT_IKE_PROPOSALS.iter().map(|s| s.to_string()).collect(),
             note: format!(
-                "cgw defaults (Suite-B-GCM-256 first): {}* lists absent or complete, so AWS allows everything",
+                "cgw default (Suite-B-GCM-256): {}* lists absent or complete, so AWS allows everything",
                 lists.at
             ),
         });
     }
     let f = filter(lists, &AWS_PHASE1_DH, warnings)?;
-    if f.integ.is_empty() {
+    let Some(integ) = f.integ.first() else {
         return Err(ImportError::at(
             format!("{}IntegrityAlgorithms", lists.at),
             "no integrity algorithm cgw supports; allow SHA1, SHA2-256, SHA2-384 or SHA2-512 \
              (IKEv2 needs one as the PRF, and AES-CBC as integrity)",
         ));
-    }
-    let prfs: Vec<String> = f.integ.iter().map(|i| format!("prf{i}")).collect();
-    let prfs: Vec<&str> = prfs.iter().map(String::as_str).collect();
-    let mut out = Vec::new();
-    if f.cbc.contains(&"aes256") && f.integ.contains(&"sha384") && f.dh_ids.contains(&20) {
-        out.push("aes256-sha384-ecp384".to_string());
-    }
-    if !f.cbc.is_empty() {
-        out.push(join(&[&f.cbc, &f.integ, &f.dh]));
-    }
-    if !f.gcm.is_empty() {
-        out.push(join(&[&f.gcm, &prfs, &f.dh]));
-    }
-    out.dedup();
+    };
+    let dh = f.dh[0];
+    // AES-256 first; at the same size CBC (with HMAC) before GCM, as Suite-B's IKE SA.
+    let proposal = match (f.cbc.first(), f.gcm.first()) {
+        (Some(c), None) => format!("{c}-{integ}-{dh}"),
+        (Some(&"aes256"), Some(_)) => format!("aes256-{integ}-{dh}"),
+        (Some(_), Some(&"aes256gcm16")) | (None, Some(_)) => {
+            format!("{}-prf{integ}-{dh}", f.gcm[0])
+        }
+        (Some(c), Some(_)) => format!("{c}-{integ}-{dh}"),
+        (None, None) => {
+            return Err(ImportError::at(
+                format!("{}EncryptionAlgorithms", lists.at),
+                "no encryption algorithm cgw supports",
+            ))
+        }
+    };
     Ok(Mapped {
-        proposals: out,
+        proposals: vec![proposal],
         note: format!(
-            "from {0}EncryptionAlgorithms, {0}IntegrityAlgorithms, {0}DHGroupNumbers",
+            "the strongest of {0}EncryptionAlgorithms, {0}IntegrityAlgorithms, {0}DHGroupNumbers \
+             (AWS picks the lowest value offered, so cgw offers only this)",
             lists.at
         ),
     })
 }
 
-/// Phase 2 (ESP) proposals.
+/// Phase 2 (ESP) proposal, with its PFS group.
 pub(crate) fn esp(
     lists: &PhaseLists<'_>,
     warnings: &mut Vec<String>,
@@ -279,37 +276,34 @@ pub(crate) fn esp(
         return Ok(Mapped {
             proposals: DEFAULT_ESP_PROPOSALS.iter().map(|s| s.to_string()).collect(),
             note: format!(
-                "cgw defaults (Suite-B-GCM-256 first): {}* lists absent or complete, so AWS allows everything",
+                "cgw default (Suite-B-GCM-256): {}* lists absent or complete, so AWS allows everything",
                 lists.at
             ),
         });
     }
     let f = filter(lists, &AWS_PHASE2_DH, warnings)?;
-    let mut out = Vec::new();
-    if f.gcm.contains(&"aes256gcm16") && f.dh_ids.contains(&20) {
-        out.push("aes256gcm16-ecp384".to_string());
-    }
-    if !f.gcm.is_empty() {
-        out.push(join(&[&f.gcm, &f.dh]));
-    }
-    if !f.cbc.is_empty() {
-        if f.integ.is_empty() {
-            if f.gcm.is_empty() {
-                return Err(ImportError::at(
-                    format!("{}IntegrityAlgorithms", lists.at),
-                    "no integrity algorithm cgw supports, and AES-CBC needs one; allow SHA1, \
-                     SHA2-256, SHA2-384 or SHA2-512 (or an AES-GCM cipher)",
-                ));
-            }
-        } else {
-            out.push(join(&[&f.cbc, &f.integ, &f.dh]));
-        }
-    }
-    out.dedup();
+    let dh = f.dh[0];
+    // AES-256 first; at the same size GCM before CBC (GCM needs no integrity algorithm).
+    let cbc = |c: &str| f.integ.first().map(|i| format!("{c}-{i}-{dh}"));
+    let proposal = match (f.gcm.first(), f.cbc.first()) {
+        (Some(&"aes256gcm16"), _) => Some(format!("aes256gcm16-{dh}")),
+        (_, Some(&"aes256")) if !f.integ.is_empty() => cbc("aes256"),
+        (Some(g), _) => Some(format!("{g}-{dh}")),
+        (None, Some(c)) => cbc(c),
+        (None, None) => None,
+    };
+    let Some(proposal) = proposal else {
+        return Err(ImportError::at(
+            format!("{}IntegrityAlgorithms", lists.at),
+            "no integrity algorithm cgw supports, and AES-CBC needs one; allow SHA1, \
+             SHA2-256, SHA2-384 or SHA2-512 (or an AES-GCM cipher)",
+        ));
+    };
     Ok(Mapped {
-        proposals: out,
+        proposals: vec![proposal],
         note: format!(
-            "from {0}EncryptionAlgorithms, {0}IntegrityAlgorithms, {0}DHGroupNumbers",
+            "the strongest of {0}EncryptionAlgorithms, {0}IntegrityAlgorithms, {0}DHGroupNumbers \
+             (AWS picks the lowest value offered, so cgw offers only this)",
             lists.at
         ),
     })
