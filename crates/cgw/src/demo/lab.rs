@@ -78,8 +78,19 @@ impl Lab {
         run(&v).map(|_| ())
     }
 
+    /// Sets `key=value` (sysctl syntax) inside namespace `n`, by writing /proc/sys from a
+    /// thread in that namespace (no `sysctl` program needed).
     fn sysctl(&self, n: &str, kv: &str) -> Result<()> {
-        run(&["ip", "netns", "exec", &ns(n), "sysctl", "-qw", kv]).map(|_| ())
+        let (key, value) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow!("bad sysctl {kv}"))?;
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        let value = value.to_string();
+        super::probe::in_netns(&ns(n), move || {
+            std::fs::write(&path, value).with_context(|| format!("writing {path}"))
+        })
+        .join()
+        .map_err(|_| anyhow!("sysctl thread panicked"))?
     }
 
     fn veth(&self, a: &str, ia: &str, b: &str, ib: &str) -> Result<()> {
