@@ -664,16 +664,12 @@ impl Dataplane {
                     };
                     // Extend the current run: same peer, the run's size so far, and the
                     // previous datagram not a short (final) one.
+                    // (A run always ends at the previous UDP buffer: runs are contiguous.)
                     let extend = self.gso && m > 0 && {
                         let (first, count, seg) = groups[m - 1];
-                        let same_dst = addrs[m - 1].sin_addr.s_addr
-                            == sockaddr_in(dst).sin_addr.s_addr
-                            && addrs[m - 1].sin_port == sockaddr_in(dst).sin_port;
-                        let last_len = iovs[first + count - 1].iov_len;
-                        same_dst
-                            && first + count == v
+                        from_sockaddr(&addrs[m - 1]) == SocketAddr::V4(dst)
                             && count < GSO_MAX_SEGMENTS
-                            && last_len == seg
+                            && iovs[first + count - 1].iov_len == seg
                             && self.lens[i] <= seg
                             && (count + 1) * seg <= GSO_MAX_BYTES
                     };
@@ -957,7 +953,7 @@ fn zero_sockaddr() -> libc::sockaddr_in {
     }
 }
 
-fn sockaddr_in(a: SocketAddrV4) -> libc::sockaddr_in {
+pub(crate) fn sockaddr_in(a: SocketAddrV4) -> libc::sockaddr_in {
     libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: a.port().to_be(),
@@ -1019,14 +1015,7 @@ pub fn open_raw_esp(local: std::net::Ipv4Addr) -> io::Result<OwnedFd> {
     }
     // SAFETY: fresh descriptor.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let sa = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(local).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
+    let sa = sockaddr_in(SocketAddrV4::new(local, 0));
     // SAFETY: bind(2) with a valid sockaddr_in of the right length; result checked.
     let r = unsafe {
         libc::bind(

@@ -294,21 +294,7 @@ impl Demo {
         let json_path = self.lab.dir.join("vpn.json");
         std::fs::write(&json_path, &json)?;
         for i in 0..2 {
-            let t = (i + 1).to_string();
-            self.lab.spawn(
-                &format!("aws{}", i + 1),
-                &format!("aws{}", i + 1),
-                &[
-                    "emulate-aws",
-                    "-c",
-                    &aws_arg,
-                    "--tunnel",
-                    &t,
-                    "--log-level",
-                    "debug",
-                ],
-                &format!("aws{}.log", i + 1),
-            )?;
+            self.start_endpoint(&aws_arg, i, &format!("aws{}.log", i + 1))?;
         }
         let emu_socks = [
             self.lab.dir.join("aws.sock-1"),
@@ -469,17 +455,12 @@ impl Demo {
         let vpc = lab::ns("vpc");
         let src: Ipv4Addr = lab::ONPREM_HOST.parse()?;
         let dst: Ipv4Addr = lab::VPC_HOST.parse()?;
-        let rtts = probe::ping(&onprem, src, dst, 5, Duration::from_millis(200))?;
-        let answered: Vec<Duration> = rtts.iter().flatten().copied().collect();
-        let avg =
-            answered.iter().map(Duration::as_secs_f64).sum::<f64>() / answered.len().max(1) as f64;
-        let ok = answered.len() == rtts.len();
+        let (n, count, avg) = ping_vpc(5)?;
+        let ok = n == count;
         self.step(
             ok,
             format!(
-                "ping {src} -> {dst}: {}/{} answered, average {:.2} ms",
-                answered.len(),
-                rtts.len(),
+                "ping {src} -> {dst}: {n}/{count} answered, average {:.2} ms",
                 avg * 1e3
             ),
         );
@@ -545,29 +526,15 @@ impl Demo {
                 s.sent
             ),
         );
-        let rtts = probe::ping(&onprem, src, dst, 3, Duration::from_millis(200))?;
-        let n = rtts.iter().flatten().count();
+        let (n, count, _) = ping_vpc(3)?;
         self.step(
-            n == rtts.len(),
-            format!("ping through tunnel2: {n}/{} answered", rtts.len()),
+            n == count,
+            format!("ping through tunnel2: {n}/{count} answered"),
         );
 
         // 7. Tunnel 1 returns: a fresh endpoint (no SAs). AWS routes the VPC's traffic into a
         // tunnel only while it is up, so the VPC uses endpoint 1 again once it has a tunnel.
-        self.lab.spawn(
-            "aws1",
-            "aws1",
-            &[
-                "emulate-aws",
-                "-c",
-                &aws_arg,
-                "--tunnel",
-                "1",
-                "--log-level",
-                "debug",
-            ],
-            "aws1-restarted.log",
-        )?;
+        self.start_endpoint(&aws_arg, 0, "aws1-restarted.log")?;
         let stream = probe::Stream::start(&onprem, src, &vpc, SocketAddrV4::new(dst, PROBE_PORT))?;
         let (_, d) = self.wait(
             "tunnel1 to return (cgw's DPD declares the old IKE SA dead, then cgw re-initiates)",
@@ -626,13 +593,28 @@ impl Demo {
                 s.sent
             ),
         );
-        let rtts = probe::ping(&onprem, src, dst, 3, Duration::from_millis(200))?;
-        let n = rtts.iter().flatten().count();
+        let (n, count, _) = ping_vpc(3)?;
         self.step(
-            n == rtts.len(),
-            format!("ping through tunnel1 again: {n}/{} answered", rtts.len()),
+            n == count,
+            format!("ping through tunnel1 again: {n}/{count} answered"),
         );
         Ok(())
+    }
+
+    /// Starts AWS endpoint `i` (0-based) as `cgw emulate-aws --tunnel i+1` in its namespace.
+    fn start_endpoint(&mut self, aws_config: &str, i: usize, log: &str) -> Result<()> {
+        let name = format!("aws{}", i + 1);
+        let tunnel = (i + 1).to_string();
+        let args = [
+            "emulate-aws",
+            "-c",
+            aws_config,
+            "--tunnel",
+            &tunnel,
+            "--log-level",
+            "debug",
+        ];
+        self.lab.spawn(&name, &name, &args, log).map(|_| ())
     }
 
     /// Waits until the VPC route goes through `tunnel` (static: the active tunnel; BGP: the
@@ -711,6 +693,21 @@ impl Demo {
             dir = self.lab.dir.display(),
         );
     }
+}
+
+/// ICMP echo from the on-prem host to the VPC host, 200 ms apart: (answered, sent, average
+/// round trip in seconds).
+fn ping_vpc(count: u16) -> Result<(usize, usize, f64)> {
+    let rtts = probe::ping(
+        &lab::ns("onprem"),
+        lab::ONPREM_HOST.parse()?,
+        lab::VPC_HOST.parse()?,
+        count,
+        Duration::from_millis(200),
+    )?;
+    let answered: Vec<f64> = rtts.iter().flatten().map(Duration::as_secs_f64).collect();
+    let avg = answered.iter().sum::<f64>() / answered.len().max(1) as f64;
+    Ok((answered.len(), rtts.len(), avg))
 }
 
 fn tunnel(st: &Value, name: &str) -> Option<Value> {

@@ -62,14 +62,7 @@ pub fn ping(
         let mut sent_at = vec![None; count as usize];
         let mut rtt = vec![None; count as usize];
         let mut buf = [0u8; 2048];
-        let dest = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: 0,
-            sin_addr: libc::in_addr {
-                s_addr: u32::from(dst).to_be(),
-            },
-            sin_zero: [0; 8],
-        };
+        let dest = crate::daemon::dataplane::sockaddr_in(SocketAddrV4::new(dst, 0));
         let mut next = Instant::now();
         let mut seq = 0u16;
         let end_wait = |sent: u16| sent == count;
