@@ -645,15 +645,17 @@ fn rekeys_from_both_sides_lose_nothing_and_a_restarted_peer_is_found_by_dpd() {
     assert!(ok, "{out}");
 }
 
-#[test]
-fn cgw_to_cgw_without_nat_uses_plain_esp_and_rekeys_by_packet_count() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    require_root();
-    let side = AwsSide::default();
-    let mut lab = Lab::new("e", false, [side.clone(), side]);
+/// Two cgw ends in the lab: a peer in `aws1` (203.0.113.21) that plays AWS (routes the LAN back
+/// into its tunnel and waits to be called) and cgw in `cgw`, behind the NAT when the lab has
+/// one, initiating. `gateway_extra` and `tunnel_extra` are lines for cgw's `[gateway]` and
+/// `[[tunnel]]`. Returns (cgw's, the peer's control socket) once a ping crosses.
+fn start_cgw_pair(
+    lab: &mut Lab,
+    gateway_extra: &str,
+    tunnel_extra: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
     let a_sock = lab.dir.join("cgw.sock");
     let b_sock = lab.dir.join("peer.sock");
-    // The peer plays AWS: it routes the LAN back into its tunnel and waits to be called.
     let b = lab.write(
         "peer.toml",
         &one_tunnel_toml(
@@ -666,24 +668,32 @@ fn cgw_to_cgw_without_nat_uses_plain_esp_and_rekeys_by_packet_count() {
             "",
         ),
     );
+    // Behind the NAT cgw has a private address; the NAT's is the one the peer knows.
+    let local = if lab.nat {
+        "10.99.0.2"
+    } else {
+        "198.51.100.10"
+    };
+    let mut gateway = gateway_extra.to_string();
+    if lab.nat {
+        gateway.push_str("\npublic_address = \"198.51.100.10\"");
+    }
     let a = lab.write(
         "cgw.toml",
         &one_tunnel_toml(
-            "198.51.100.10",
+            local,
             "203.0.113.21",
             VPC_CIDR,
             a_sock.to_str().unwrap(),
             "initiate",
             false,
-            "child_lifetime_packets = 100",
+            tunnel_extra,
+        )
+        .replace(
+            "routing = \"static\"",
+            &format!("routing = \"static\"\n{gateway}"),
         ),
     );
-    // Metrics on for this side.
-    let text = std::fs::read_to_string(&a).unwrap().replace(
-        "routing = \"static\"",
-        "routing = \"static\"\nmetrics_listen = \"127.0.0.1:9820\"",
-    );
-    std::fs::write(&a, text).unwrap();
     let check = run(&[CGW, "check", "-c", a.to_str().unwrap()]);
     assert!(check.contains("OK"), "{check}");
     lab.spawn(
@@ -707,6 +717,21 @@ fn cgw_to_cgw_without_nat_uses_plain_esp_and_rekeys_by_packet_count() {
                 .0
         },
         "ping through cgw <-> cgw",
+    );
+    (a_sock, b_sock)
+}
+
+#[test]
+fn cgw_to_cgw_without_nat_uses_plain_esp_and_rekeys_by_packet_count() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let side = AwsSide::default();
+    let mut lab = Lab::new("e", false, [side.clone(), side]);
+    // Metrics on for cgw's side.
+    let (a_sock, b_sock) = start_cgw_pair(
+        &mut lab,
+        "metrics_listen = \"127.0.0.1:9820\"",
+        "child_lifetime_packets = 100",
     );
     let s = lab.status(CGW);
     let t = tunnel(&s, "tunnel1");
@@ -1051,32 +1076,6 @@ fn tshark_decrypts_a_capture_with_cgw_keys() {
     );
     let side = AwsSide::default();
     let mut lab = Lab::new("w", false, [side.clone(), side]);
-    let a_sock = lab.dir.join("cgw.sock");
-    let b_sock = lab.dir.join("peer.sock");
-    let b = lab.write(
-        "peer.toml",
-        &one_tunnel_toml(
-            "203.0.113.21",
-            "198.51.100.10",
-            LAN,
-            b_sock.to_str().unwrap(),
-            "respond",
-            false,
-            "",
-        ),
-    );
-    let a = lab.write(
-        "cgw.toml",
-        &one_tunnel_toml(
-            "198.51.100.10",
-            "203.0.113.21",
-            VPC_CIDR,
-            a_sock.to_str().unwrap(),
-            "initiate",
-            false,
-            "",
-        ),
-    );
     // The capture starts before cgw, so it holds IKE_SA_INIT and IKE_AUTH.
     let cap = lab.dir.join("wan0.pcap");
     let tcpdump = lab.spawn(
@@ -1104,28 +1103,7 @@ fn tshark_decrypts_a_capture_with_cgw_keys() {
         },
         "tcpdump to start",
     );
-    lab.spawn(
-        "aws1",
-        &[CGW, "up", "-c", b.to_str().unwrap()],
-        "peer.log",
-        &[],
-    );
-    wait_for(Duration::from_secs(10), || b_sock.exists(), "the peer cgw");
-    let pa = lab.spawn(
-        "cgw",
-        &[CGW, "up", "-c", a.to_str().unwrap()],
-        "cgw.log",
-        &[],
-    );
-    lab.cgw_pid = Some(pa);
-    wait_for(
-        Duration::from_secs(20),
-        || {
-            lab.try_exec("onprem", &["ping", "-c", "1", "-W", "1", VPC_HOST])
-                .0
-        },
-        "ping through cgw <-> cgw",
-    );
+    let (a_sock, _) = start_cgw_pair(&mut lab, "", "");
     // ICMP and one short TCP transfer through the tunnel.
     lab.exec("onprem", &["ping", "-c", "3", "-i", "0.2", VPC_HOST]);
     lab.spawn(
@@ -1230,58 +1208,7 @@ fn cgw_to_cgw_behind_nat_sends_with_udp_gso_and_receives_with_gro() {
     require_root();
     let side = AwsSide::default();
     let mut lab = Lab::new("g", true, [side.clone(), side]);
-    let a_sock = lab.dir.join("cgw.sock");
-    let b_sock = lab.dir.join("peer.sock");
-    let b = lab.write(
-        "peer.toml",
-        &one_tunnel_toml(
-            "203.0.113.21",
-            "198.51.100.10",
-            LAN,
-            b_sock.to_str().unwrap(),
-            "respond",
-            false,
-            "",
-        ),
-    );
-    let a = lab.write(
-        "cgw.toml",
-        &one_tunnel_toml(
-            "10.99.0.2",
-            "203.0.113.21",
-            VPC_CIDR,
-            a_sock.to_str().unwrap(),
-            "initiate",
-            false,
-            "",
-        )
-        .replace(
-            "local_address = \"10.99.0.2\"",
-            "local_address = \"10.99.0.2\"\npublic_address = \"198.51.100.10\"",
-        ),
-    );
-    lab.spawn(
-        "aws1",
-        &[CGW, "up", "-c", b.to_str().unwrap()],
-        "peer.log",
-        &[],
-    );
-    wait_for(Duration::from_secs(10), || b_sock.exists(), "the peer cgw");
-    let pa = lab.spawn(
-        "cgw",
-        &[CGW, "up", "-c", a.to_str().unwrap()],
-        "cgw.log",
-        &[],
-    );
-    lab.cgw_pid = Some(pa);
-    wait_for(
-        Duration::from_secs(20),
-        || {
-            lab.try_exec("onprem", &["ping", "-c", "1", "-W", "1", VPC_HOST])
-                .0
-        },
-        "ping through cgw <-> cgw behind NAT",
-    );
+    let (a_sock, b_sock) = start_cgw_pair(&mut lab, "", "");
     let status = |lab: &Lab, sock: &std::path::Path| -> Value {
         let out = lab.exec(
             "cgw",
