@@ -86,6 +86,9 @@ pub struct Pair {
     /// Drop the next datagram from the given side whose IKE exchange type and response flag
     /// match (exchange, is_response), once per entry.
     pub drop_next: Vec<(Side, u8, bool)>,
+    /// Drop every datagram from the given side whose IKE exchange type and response flag
+    /// match (exchange, is_response): a peer that ignores a kind of request.
+    pub drop_always: Vec<(Side, u8, bool)>,
     /// Datagrams dropped for size.
     pub dropped_mtu: usize,
     /// `step` reports idle when nothing is in flight and no timer is due within this.
@@ -121,6 +124,7 @@ impl Pair {
             in_flight: Vec::new(),
             wire_log: Vec::new(),
             drop_next: Vec::new(),
+            drop_always: Vec::new(),
             dropped_mtu: 0,
             idle_horizon: Duration::from_secs(300),
             rng: DeterministicRandom::new(seed ^ 0x5eed),
@@ -183,6 +187,13 @@ impl Pair {
                 .position(|(s, e, r)| *s == from && *e == ex && *r == resp)
             {
                 self.drop_next.remove(i);
+                return;
+            }
+            if self
+                .drop_always
+                .iter()
+                .any(|(s, e, r)| *s == from && *e == ex && *r == resp)
+            {
                 return;
             }
         }

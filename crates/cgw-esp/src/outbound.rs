@@ -5,6 +5,7 @@ use core::ops::Range;
 use crate::algorithm::{Cipher, EspAlgorithm, IvGenerator, Layout, ESP_HEADER_LEN};
 use crate::counters::{LifetimeCounters, LifetimeLimits, SaStatus};
 use crate::error::EspError;
+use crate::selector::{InnerPacket, TrafficSelector};
 
 /// Without ESN, the SA reports [`SaStatus::SoftLimitReached`] once this many sequence numbers
 /// are used: 2^32 - 2^28, leaving 268 million packets for the rekey to finish.
@@ -37,6 +38,14 @@ pub struct OutboundSa {
     last_seq: u64,
     lifetime: LifetimeCounters,
     limits: LifetimeLimits,
+    /// Traffic selectors: an inner packet's source must match one of `local_ts` and its
+    /// destination one of `remote_ts` (RFC 4301 5.1: outbound traffic outside the SA's
+    /// selectors must not use it). Empty: no check (the default).
+    local_ts: Box<[TrafficSelector]>,
+    remote_ts: Box<[TrafficSelector]>,
+    /// Both lists admit every IPv4 (IPv6) packet: the check is skipped for that family.
+    any_ipv4: bool,
+    any_ipv6: bool,
 }
 
 impl core::fmt::Debug for OutboundSa {
@@ -76,7 +85,41 @@ impl OutboundSa {
             last_seq: 0,
             lifetime: LifetimeCounters::default(),
             limits: LifetimeLimits::default(),
+            local_ts: Box::new([]),
+            remote_ts: Box::new([]),
+            any_ipv4: true,
+            any_ipv6: true,
         })
+    }
+
+    /// Sets the traffic selectors the Child SA negotiated: an inner packet is sent only if its
+    /// source matches one of `local` (our side) and its destination one of `remote` (the
+    /// peer's side); others fail with [`EspError::TrafficSelectorMismatch`]. With 0.0.0.0/0 on
+    /// both sides (what AWS uses) the check costs nothing.
+    pub fn with_traffic_selectors(
+        mut self,
+        local: &[TrafficSelector],
+        remote: &[TrafficSelector],
+    ) -> Result<Self, EspError> {
+        if remote.is_empty() || local.is_empty() {
+            return Err(EspError::InvalidTrafficSelector("empty selector list"));
+        }
+        let admits_all = |ipv6: bool| {
+            let any = |list: &[TrafficSelector]| {
+                list.iter().any(|ts| ts.is_any() && ts.is_ipv6() == ipv6)
+            };
+            any(remote) && any(local)
+        };
+        self.any_ipv4 = admits_all(false);
+        self.any_ipv6 = admits_all(true);
+        self.local_ts = local.into();
+        self.remote_ts = remote.into();
+        Ok(self)
+    }
+
+    /// Whether every packet passes the traffic selectors (no narrowing).
+    pub fn admits_all(&self) -> bool {
+        self.any_ipv4 && self.any_ipv6
     }
 
     /// Uses 64-bit extended sequence numbers (RFC 4303 section 2.2.1), as negotiated by the ESN
@@ -180,7 +223,9 @@ impl OutboundSa {
     ///
     /// Errors, leaving the SA unchanged: [`EspError::BufferTooSmall`],
     /// [`EspError::InnerOutOfBounds`], [`EspError::SequenceExhausted`] (the sequence number
-    /// would cycle: rekey), [`EspError::LifetimeExpired`] (a hard limit is reached).
+    /// would cycle: rekey), [`EspError::LifetimeExpired`] (a hard limit is reached),
+    /// [`EspError::TrafficSelectorMismatch`] (the inner packet is outside the SA's traffic
+    /// selectors, see [`with_traffic_selectors`](Self::with_traffic_selectors)).
     pub fn encapsulate(
         &mut self,
         buf: &mut [u8],
@@ -190,6 +235,22 @@ impl OutboundSa {
     ) -> Result<Range<usize>, EspError> {
         if self.limits.hard_reached(&self.lifetime) {
             return Err(EspError::LifetimeExpired);
+        }
+        let admitted = match next_header {
+            crate::NEXT_HEADER_IPV4 => self.any_ipv4,
+            crate::NEXT_HEADER_IPV6 => self.any_ipv6,
+            _ => self.any_ipv4 && self.any_ipv6,
+        };
+        if !admitted {
+            let inner = inner_start
+                .checked_add(inner_len)
+                .and_then(|end| buf.get(inner_start..end))
+                .ok_or(EspError::InnerOutOfBounds)?;
+            let ok = InnerPacket::parse(next_header, inner)
+                .is_some_and(|p| p.matches(&self.local_ts, &self.remote_ts));
+            if !ok {
+                return Err(EspError::TrafficSelectorMismatch);
+            }
         }
         let seq = self.next_seq().ok_or(EspError::SequenceExhausted)?;
         let alg = self.algorithm;

@@ -326,6 +326,40 @@ pub struct Config {
     /// Encrypted IKE messages larger than this (bytes of IKE message) are sent as RFC 7383
     /// fragments when the peer supports IKE fragmentation.
     pub fragment_size: usize,
+    /// Dead-peer detection; `None` turns it off.
+    pub dpd: Option<DpdConfig>,
+    /// Tests only: rewrites the payloads of each response this engine sends (before it is
+    /// encrypted), so that an in-memory peer can misbehave the way other implementations
+    /// do (answer without KE, drop a transform, answer empty). `None` in every real use.
+    #[doc(hidden)]
+    pub test_response_filter: Option<ResponseFilter>,
+}
+
+/// See [`Config::test_response_filter`].
+#[doc(hidden)]
+pub type ResponseFilter = fn(cgw_wire::ExchangeType, &mut Vec<cgw_wire::Payload>);
+
+/// Dead-peer detection (RFC 7296 2.4 liveness checks): after `interval` without hearing from
+/// the peer (an authenticated IKE message, or ESP the driver reports with
+/// [`Connection::esp_received`](crate::Connection::esp_received)) the engine sends an empty
+/// INFORMATIONAL request (a request already in flight counts as the probe); if nothing is
+/// heard for `timeout` after that, the IKE SA fails with
+/// [`IkeError::PeerNotResponding`](crate::IkeError::PeerNotResponding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DpdConfig {
+    /// Probe after this long without hearing from the peer (AWS: 10 s).
+    pub interval: Duration,
+    /// Give up this long after the probe (AWS: 30 s).
+    pub timeout: Duration,
+}
+
+impl Default for DpdConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 impl Config {
@@ -348,6 +382,8 @@ impl Config {
             lifetimes: Lifetimes::default(),
             replay_window: 1024,
             fragment_size: 1280,
+            dpd: None,
+            test_response_filter: None,
         }
     }
 

@@ -84,6 +84,9 @@ pub struct ConnectionStats {
     pub ike_rekeys: u64,
     /// Rekey collisions resolved (RFC 7296 2.8.1).
     pub rekey_collisions: u64,
+    /// Child SA rekeys of ours that failed (the peer refused, answered something unusable,
+    /// or nothing); each is retried.
+    pub child_rekey_failures: u64,
 }
 
 /// The IKE relationship with one peer: our IKE SAs with it, the driver's queues and timers.
@@ -97,6 +100,10 @@ pub struct Connection {
     pub(crate) stats: ConnectionStats,
     /// When an authenticated message last came from the peer.
     pub(crate) last_heard: Option<Instant>,
+    /// When the driver last saw ESP from the peer.
+    pub(crate) last_esp: Option<Instant>,
+    /// Dead-peer detection: when the current probe started (nothing heard since).
+    pub(crate) dpd_probe: Option<Instant>,
 }
 
 impl Connection {
@@ -114,6 +121,8 @@ impl Connection {
             cookie_secret,
             stats: ConnectionStats::default(),
             last_heard: None,
+            last_esp: None,
+            dpd_probe: None,
         }
     }
 
@@ -163,15 +172,109 @@ impl Connection {
         self.sas.iter().map(|s| s.children.len()).sum()
     }
 
-    /// Whether an IKE SA is being set up (IKE_SA_INIT or IKE_AUTH in flight) or deleted.
-    pub fn is_busy(&self) -> bool {
-        self.sas.iter().any(|s| s.state != SaState::Established)
+    /// Whether an IKE SA of ours is being set up (our IKE_SA_INIT or IKE_AUTH in flight).
+    /// A half-open IKE SA the peer (or anyone using its address) started, and an IKE SA being
+    /// deleted, do not count: neither may keep the driver from initiating.
+    pub fn is_connecting(&self) -> bool {
+        self.sas
+            .iter()
+            .any(|s| s.initiator && matches!(s.state, SaState::InitSent | SaState::AuthSent))
+    }
+
+    /// Half-open IKE SAs: IKE_SA_INIT answered as responder, IKE_AUTH not yet received.
+    pub fn half_open_count(&self) -> usize {
+        self.sas
+            .iter()
+            .filter(|s| s.state == SaState::InitAnswered)
+            .count()
     }
 
     /// When the peer was last heard from (an authenticated message, or an IKE_SA_INIT answer).
     /// Drivers combine this with inbound ESP traffic to decide when a liveness check is due.
     pub fn last_heard(&self) -> Option<Instant> {
         self.last_heard
+    }
+
+    /// Tells the engine that ESP from the peer arrived at `at` (inbound traffic proves the
+    /// peer alive, so no liveness check is needed). Earlier times than one already reported
+    /// are ignored.
+    pub fn esp_received(&mut self, at: Instant) {
+        if self.last_esp.is_none_or(|t| at > t) {
+            self.last_esp = Some(at);
+        }
+    }
+
+    /// When anything (authenticated IKE, or ESP) was last heard from the peer.
+    fn heard(&self) -> Option<Instant> {
+        [self.last_heard, self.last_esp].into_iter().flatten().max()
+    }
+
+    /// When dead-peer detection acts next (probe or give up), if it is on and an IKE SA is up.
+    fn dpd_deadline(&self) -> Option<Instant> {
+        let dpd = self.config.dpd?;
+        if !self.is_established() {
+            return None;
+        }
+        match self.dpd_probe {
+            Some(sent) => Some(sent + dpd.timeout),
+            None => Some(self.heard()? + dpd.interval),
+        }
+    }
+
+    /// Dead-peer detection: probe after `interval` of silence, fail after `timeout` more.
+    fn dpd_timers(&mut self, now: Instant) {
+        let Some(dpd) = self.config.dpd else {
+            return;
+        };
+        if !self.is_established() {
+            self.dpd_probe = None;
+            return;
+        }
+        let heard = self.heard();
+        if let Some(sent) = self.dpd_probe {
+            if heard.is_some_and(|h| h >= sent) {
+                self.dpd_probe = None;
+            } else if now >= sent + dpd.timeout {
+                self.dpd_probe = None;
+                // Name what went unanswered: the request in flight, or our liveness check.
+                let (exchange, tries) = self
+                    .sas
+                    .iter()
+                    .filter(|s| s.state == SaState::Established)
+                    .find_map(|s| s.outstanding.as_ref())
+                    .map(|o| {
+                        let what = match &o.task {
+                            Task::Informational(t)
+                                if t.kind == informational::InfoKind::Liveness =>
+                            {
+                                "INFORMATIONAL (liveness check)".to_string()
+                            }
+                            _ => o.exchange.to_string(),
+                        };
+                        (what, o.retransmits)
+                    })
+                    .unwrap_or_else(|| ("INFORMATIONAL (liveness check)".into(), 0));
+                self.reset(IkeError::PeerNotResponding {
+                    exchange,
+                    tries,
+                    waited_secs: dpd.timeout.as_secs(),
+                });
+                return;
+            } else {
+                return;
+            }
+        }
+        let quiet = match heard {
+            Some(h) => now >= h + dpd.interval,
+            // Nothing ever heard on an established SA cannot happen (IKE_AUTH was heard).
+            None => true,
+        };
+        // A request already in flight (a rekey, say) is as good a probe as an empty
+        // INFORMATIONAL: if the peer answers nothing for the timeout it is gone, without
+        // waiting for that request's retransmissions to run out.
+        if quiet && (self.exchange_in_flight() || self.send_liveness_check(now)) {
+            self.dpd_probe = Some(now);
+        }
     }
 
     /// Forgets every IKE SA without telling the peer (it is gone: its liveness check went
@@ -289,6 +392,17 @@ impl Connection {
             }
         };
         let h = msg.header;
+        if h.exchange == ExchangeType::IKE_SA_INIT {
+            crate::trace::received(
+                remote,
+                &h.spi_i,
+                &h.spi_r,
+                h.exchange,
+                h.flags.response(),
+                h.message_id,
+                &msg.payloads,
+            );
+        }
         if h.exchange == ExchangeType::IKE_SA_INIT && !h.flags.response() {
             if h.flags.initiator() && h.spi_r == [0; 8] && h.message_id == 0 {
                 self.handle_ike_sa_init_request(now, local, remote, &msg, data);
@@ -336,6 +450,15 @@ impl Connection {
             }
         };
         self.last_heard = Some(now);
+        crate::trace::received(
+            remote,
+            &h.spi_i,
+            &h.spi_r,
+            h.exchange,
+            h.flags.response(),
+            h.message_id,
+            &payloads,
+        );
         // Authenticated: with a NAT on the path, follow the peer's (mapped) address and the
         // port it moved to (RFC 7296 2.23).
         if self.sas[idx].nat_detected() {
@@ -422,6 +545,7 @@ impl Connection {
 
     /// Advances timers: retransmissions, half-open expiry, rekeying and expiry of SAs.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.dpd_timers(now);
         self.lifecycle_timers(now);
         for idx in 0..self.sas.len() {
             if let Some(d) = self.sas[idx].half_open_deadline {
@@ -431,6 +555,7 @@ impl Connection {
                     self.events.push_back(Event::IkeSaFailed {
                         spi_i,
                         error: IkeError::HalfOpenExpired,
+                        stray: true,
                     });
                     continue;
                 }
@@ -458,6 +583,7 @@ impl Connection {
                 let error = IkeError::PeerNotResponding {
                     exchange: exchange.to_string(),
                     tries,
+                    waited_secs: now.saturating_duration_since(out.sent_at).as_secs(),
                 };
                 self.fail_sa(idx, error, was_delete);
                 continue;
@@ -492,6 +618,28 @@ impl Connection {
                     )
             }) {
                 let spi = c.inbound_spi;
+                // Without another Child SA to carry traffic, deleting this one would leave the
+                // IKE SA up with nothing to send on, for good: delete the IKE SA instead, so
+                // the driver sets up a new one (whose first Child SA needs no rekey exchange,
+                // whatever made the rekeys fail).
+                let others = sa.children.iter().any(|o| {
+                    o.inbound_spi != spi
+                        && matches!(
+                            o.state,
+                            crate::sa::ChildState::Installed | crate::sa::ChildState::Rekeying
+                        )
+                });
+                if !others {
+                    let spi_i = sa.spi_i;
+                    self.events.push_back(Event::IkeSaFailed {
+                        spi_i,
+                        error: IkeError::ChildSaExpired { inbound_spi: spi },
+                        stray: false,
+                    });
+                    self.sas[idx].failure_reported = true;
+                    self.start_informational(idx, now, informational::InfoKind::DeleteIke);
+                    continue;
+                }
                 if let Some(c) = self.sas[idx]
                     .children
                     .iter_mut()
@@ -558,6 +706,7 @@ impl Connection {
                 [rt, ho, lc]
             })
             .flatten()
+            .chain(self.dpd_deadline())
             .min()
     }
 
@@ -580,7 +729,31 @@ impl Connection {
         sa.next_message_id += 1;
         let frag = sa.fragment_limit(self.config.fragment_size);
         let datagrams = sa.encrypt(self.rng.as_mut(), exchange, false, id, payloads, frag);
+        crate::trace::sent(sa, exchange, false, id, payloads);
         self.queue_request(idx, now, exchange, id, datagrams, task);
+    }
+
+    /// Sends a request on IKE SA `idx` once, without waiting for its response (the SA is
+    /// about to go: a last word to the peer).
+    pub(crate) fn send_unreliable_request(
+        &mut self,
+        idx: usize,
+        exchange: ExchangeType,
+        payloads: &[Payload],
+    ) {
+        let sa = &mut self.sas[idx];
+        let id = sa.next_message_id;
+        sa.next_message_id += 1;
+        let frag = sa.fragment_limit(self.config.fragment_size);
+        let datagrams = sa.encrypt(self.rng.as_mut(), exchange, false, id, payloads, frag);
+        crate::trace::sent(sa, exchange, false, id, payloads);
+        for d in datagrams {
+            self.transmits.push_back(Transmit {
+                local: sa.local,
+                remote: sa.remote,
+                contents: d,
+            });
+        }
     }
 
     /// Queues an already built request datagram and arms its retransmission timer.
@@ -607,6 +780,7 @@ impl Connection {
             datagrams,
             retransmits: 0,
             next_retransmit: now + retransmit_timeout(&self.config.retransmit, 0),
+            sent_at: now,
             task,
         });
     }
@@ -619,6 +793,16 @@ impl Connection {
         message_id: u32,
         payloads: &[Payload],
     ) {
+        let filtered;
+        let payloads = match self.config.test_response_filter {
+            Some(f) => {
+                let mut v = payloads.to_vec();
+                f(exchange, &mut v);
+                filtered = v;
+                &filtered[..]
+            }
+            None => payloads,
+        };
         let sa = &mut self.sas[idx];
         let frag = sa.fragment_limit(self.config.fragment_size);
         let datagrams = sa.encrypt(
@@ -629,6 +813,7 @@ impl Connection {
             payloads,
             frag,
         );
+        crate::trace::sent(sa, exchange, true, message_id, payloads);
         for d in &datagrams {
             self.transmits.push_back(Transmit {
                 local: sa.local,
@@ -643,8 +828,11 @@ impl Connection {
     pub(crate) fn fail_sa(&mut self, idx: usize, error: IkeError, quietly: bool) {
         self.remove_children(idx);
         let sa = &mut self.sas[idx];
+        let stray = !sa.initiator && matches!(sa.state, SaState::InitAnswered);
         sa.state = SaState::Dead;
-        if quietly {
+        if sa.failure_reported {
+            // Its failure was reported when we started deleting it.
+        } else if quietly {
             self.events.push_back(Event::IkeSaDeleted {
                 spi_i: sa.spi_i,
                 spi_r: sa.spi_r,
@@ -654,6 +842,7 @@ impl Connection {
             self.events.push_back(Event::IkeSaFailed {
                 spi_i: sa.spi_i,
                 error,
+                stray,
             });
         }
     }

@@ -39,13 +39,19 @@ pub enum IkeError {
         /// The selectors involved.
         detail: String,
     },
-    /// Retransmissions were exhausted.
-    #[error("peer not responding: no answer to {exchange} after {tries} retransmissions")]
+    /// The peer answered nothing: our request's retransmissions ran out, or dead-peer
+    /// detection heard nothing for its timeout.
+    #[error(
+        "peer not responding: no answer to {exchange} in {waited_secs} s ({tries} retransmissions)"
+    )]
     PeerNotResponding {
-        /// The exchange that went unanswered.
+        /// The request that went unanswered, e.g. `CREATE_CHILD_SA` or
+        /// `INFORMATIONAL (liveness check)`.
         exchange: String,
-        /// How many retransmissions were sent.
+        /// How many retransmissions of it were sent.
         tries: u32,
+        /// How long we waited for an answer (since the request, or the liveness probe).
+        waited_secs: u64,
     },
     /// The peer asked for a DH group we do not offer.
     #[error("the peer wants DH group {wanted}, which we do not offer (we offer {we_offer})")]
@@ -64,6 +70,21 @@ pub enum IkeError {
     /// The peer deleted the SA.
     #[error("the peer deleted the IKE SA")]
     DeletedByPeer,
+    /// A Child SA rekey (CREATE_CHILD_SA) of ours did not produce a new Child SA.
+    #[error("Child SA rekey failed: {cause}; retrying in {retry_in_secs} s")]
+    ChildRekeyFailed {
+        /// What went wrong, for the operator.
+        cause: String,
+        /// When the next attempt starts.
+        retry_in_secs: u64,
+    },
+    /// The last Child SA reached its hard lifetime without a successful rekey: the IKE SA
+    /// is deleted so that a new one, with a new Child SA, can be set up.
+    #[error("the Child SA {inbound_spi:#010x} reached its hard lifetime without a successful rekey: deleting the IKE SA to set up a new one")]
+    ChildSaExpired {
+        /// Its inbound SPI.
+        inbound_spi: u32,
+    },
     /// Something the RFC forbids.
     #[error("protocol error: {0}")]
     Protocol(String),

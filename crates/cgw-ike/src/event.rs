@@ -50,6 +50,18 @@ pub enum Event {
         spi_i: [u8; 8],
         /// The cause.
         error: IkeError,
+        /// The IKE SA was one the peer (or anyone using its address) started and that never
+        /// authenticated: a refused or expired IKE_SA_INIT, a failed IKE_AUTH. Its failure
+        /// says nothing about the tunnel's established IKE SA and must not change it.
+        stray: bool,
+    },
+    /// A rekey of ours of a Child SA failed; the Child SA stays in use and the rekey is
+    /// retried (the error says when).
+    ChildSaRekeyFailed {
+        /// Our inbound SPI of the Child SA being rekeyed.
+        inbound_spi: u32,
+        /// The cause ([`IkeError::ChildRekeyFailed`]).
+        error: IkeError,
     },
     /// The IKE SA is up but the Child SA requested with it could not be created.
     ChildSaFailed {

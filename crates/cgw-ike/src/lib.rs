@@ -20,10 +20,12 @@ pub mod exchange;
 mod nat;
 mod proposal;
 mod sa;
+mod trace;
 
 pub use cgw_crypto::{DhGroup, Encr, Integ, Prf};
 pub use config::{
-    id_for_addr, Config, EspProposal, IkeProposal, Lifetimes, ProposalParseError, RetransmitConfig,
+    id_for_addr, Config, DpdConfig, EspProposal, IkeProposal, Lifetimes, ProposalParseError,
+    RetransmitConfig,
 };
 pub use connection::{Connection, ConnectionStats, IkeSaSecrets, Transmit};
 pub use error::IkeError;

@@ -394,6 +394,26 @@ pub(crate) fn esp_acceptable(ours: &[EspProposal], s: &EspSuite, with_dh: bool) 
     })
 }
 
+/// Describes our ESP proposals for error messages, with the PFS group only where it is
+/// negotiated (`with_dh`: CREATE_CHILD_SA, not IKE_AUTH) and the sequence numbers we accept
+/// (`esn-noesn` or `noesn`), so that a refusal names the difference.
+pub(crate) fn describe_esp_proposals(ours: &[EspProposal], with_dh: bool) -> String {
+    ours.iter()
+        .map(|o| {
+            let dh = if with_dh { o.dh.clone() } else { Vec::new() };
+            let mut s = EspProposal {
+                dh,
+                esn: false,
+                ..o.clone()
+            }
+            .describe();
+            s.push_str(if o.esn { "-esn-noesn" } else { "-noesn" });
+            s
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Describes a peer's SA payload for error messages, e.g.
 /// `aes128-sha1-prfsha1-modp2048, aes256gcm16-...`.
 pub(crate) fn describe_offer(sa: &SaPayload) -> String {
@@ -432,13 +452,22 @@ pub(crate) fn describe_offer(sa: &SaPayload) -> String {
             }
             .describe()
         } else {
-            EspProposal {
+            let mut s = EspProposal {
                 encr,
                 integ,
                 dh,
                 esn: false,
             }
-            .describe()
+            .describe();
+            // Sequence numbers as strongSwan writes them: `esn` (extended), `noesn` (32-bit).
+            for t in offered(p, TransformType::ESN) {
+                s.push_str(match t.id {
+                    0 => "-noesn",
+                    1 => "-esn",
+                    _ => "-esn?",
+                });
+            }
+            s
         };
         for u in unknown_encr.chain(unknown_dh) {
             s.push('-');

@@ -51,6 +51,8 @@ pub(crate) struct Outstanding {
     pub(crate) datagrams: Vec<Vec<u8>>,
     pub(crate) retransmits: u32,
     pub(crate) next_retransmit: Instant,
+    /// When it was first sent.
+    pub(crate) sent_at: Instant,
     pub(crate) task: Task,
 }
 
@@ -100,6 +102,8 @@ pub(crate) struct ChildSa {
     /// The outbound SA is not in use yet (responder of a rekey: it waits for the initiator's
     /// Delete of the old Child SA, or for its own rekey to win).
     pub(crate) outbound_pending: bool,
+    /// Rekeys of ours that failed in a row (the retry waits double each time).
+    pub(crate) rekey_failures: u32,
 }
 
 impl ChildSa {
@@ -154,6 +158,9 @@ pub(crate) struct IkeSa {
     pub(crate) peer_fragmentation: bool,
     /// SKF fragments being collected: (message ID, first inner payload type, fragments).
     pub(crate) fragments: Option<Reassembly>,
+    /// Why we are deleting this IKE SA, when it is a failure already reported (its Delete
+    /// then ends quietly).
+    pub(crate) failure_reported: bool,
 }
 
 /// SPIs of an IKE SA.
@@ -213,6 +220,7 @@ impl IkeSa {
             passive_child_rekeys: Vec::new(),
             peer_fragmentation: false,
             fragments: None,
+            failure_reported: false,
         }
     }
 

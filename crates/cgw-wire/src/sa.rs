@@ -21,7 +21,9 @@ impl TransformType {
 /// Key Length attribute type (RFC 7296 3.3.5), always in TV format.
 const ATTR_KEY_LENGTH: u16 = 14;
 const MAX_PROPOSALS: usize = 64;
-const MAX_TRANSFORMS: usize = 128;
+/// The transform count is one octet (RFC 7296 3.3.1): every count a peer can send is parsed,
+/// and the message size bounds the work.
+const MAX_TRANSFORMS: usize = 255;
 
 /// One transform of a proposal.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -44,6 +44,7 @@ pub fn esp_sas_with_limits(
     rng.fill(&mut iv_key);
     let outbound = OutboundSa::new(c.outbound_spi, alg, &keymat(&c.outbound), &iv_key)?
         .with_esn(c.suite.esn)
+        .with_traffic_selectors(&ts(&c.local_ts)?, &ts(&c.remote_ts)?)?
         .with_limits(limits);
     Ok((inbound, outbound))
 }

@@ -812,6 +812,10 @@ impl CgwConfig {
             lead: !t.plays_aws,
         };
         c.replay_window = t.replay_window;
+        c.dpd = Some(cgw_ike::DpdConfig {
+            interval: Duration::from_secs(t.dpd_interval_secs),
+            timeout: Duration::from_secs(t.dpd_timeout_secs),
+        });
         Ok(c)
     }
 }

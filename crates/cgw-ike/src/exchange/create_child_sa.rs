@@ -17,8 +17,8 @@ use super::{
 };
 use crate::event::IkeSaInfo;
 use crate::proposal::{
-    esp_acceptable, esp_choice, esp_offer, ike_acceptable, ike_choice, ike_offer, parse_esp_choice,
-    parse_ike_choice, select_esp, select_ike,
+    describe_esp_proposals, esp_acceptable, esp_choice, esp_offer, ike_acceptable, ike_choice,
+    ike_offer, parse_esp_choice, parse_ike_choice, select_esp, select_ike,
 };
 use crate::sa::{ChildState, IkeSa, PassiveRekey, SaState};
 use crate::{Connection, Event, IkeError};
@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 const NONCE_LEN: usize = 32;
 /// How long to wait before retrying a rekey the peer refused with TEMPORARY_FAILURE.
 const REKEY_RETRY: Duration = Duration::from_secs(10);
+/// A failing rekey waits at most `REKEY_RETRY * 2^4` (160 s) before the next try.
+const MAX_REKEY_BACKOFF_DOUBLINGS: u32 = 4;
 
 /// Our CREATE_CHILD_SA request in flight.
 pub(crate) enum RekeyTask {
@@ -262,12 +264,7 @@ impl Connection {
         let Some((number, suite, peer_spi)) = select_esp(&cfg.esp_proposals, sa_p, true) else {
             self.events.push_back(Event::ChildSaFailed {
                 error: IkeError::NoProposalChosenByUs {
-                    we_accept: cfg
-                        .esp_proposals
-                        .iter()
-                        .map(|x| x.describe())
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    we_accept: crate::proposal::describe_esp_proposals(&cfg.esp_proposals, true),
                     peer_offered: crate::proposal::describe_offer(sa_p),
                 },
             });
@@ -425,6 +422,7 @@ impl Connection {
                 self.events.push_back(Event::IkeSaFailed {
                     spi_i: self.sas[idx].spi_i,
                     error: e,
+                    stray: false,
                 });
                 refuse(self, NotifyType::INVALID_SYNTAX, vec![]);
             }
@@ -584,47 +582,75 @@ impl Connection {
                     back_to_installed(self, None);
                     self.start_child_rekey(idx, now, old, Some(g), retries + 1);
                 }
-                _ => back_to_installed(self, Some(REKEY_RETRY)),
+                _ => {
+                    let cause = format!(
+                        "the peer wants PFS group {} (INVALID_KE_PAYLOAD), which we do not offer (we offer {})",
+                        DhGroup::from_id(wanted)
+                            .map(|g| g.to_string())
+                            .unwrap_or_else(|| wanted.to_string()),
+                        describe_esp_proposals(&cfg.esp_proposals, true)
+                    );
+                    self.child_rekey_failed(idx, now, old, cause, None);
+                }
             }
             return;
         }
         if let Some(e) = first_error(&p) {
             // TEMPORARY_FAILURE (the peer is busy, e.g. it is rekeying this Child SA itself) or
             // CHILD_SA_NOT_FOUND (it is gone, e.g. deleted in a collision): try again later if
-            // the Child SA is still ours; a real failure is reported.
-            if !matches!(
+            // the Child SA is still ours; a real failure is reported and retried with backoff.
+            if matches!(
                 e,
                 NotifyType::TEMPORARY_FAILURE | NotifyType::CHILD_SA_NOT_FOUND
             ) {
-                self.events.push_back(Event::ChildSaFailed {
-                    error: IkeError::PeerError(e),
-                });
+                back_to_installed(self, Some(REKEY_RETRY));
+            } else {
+                let cause = match e {
+                    NotifyType::NO_PROPOSAL_CHOSEN => format!(
+                        "the peer answered NO_PROPOSAL_CHOSEN to {} (check the tunnel's phase 2 algorithms and PFS groups)",
+                        describe_esp_proposals(&cfg.esp_proposals, true)
+                    ),
+                    NotifyType::TS_UNACCEPTABLE => {
+                        "the peer answered TS_UNACCEPTABLE to the Child SA's traffic selectors".into()
+                    }
+                    other => format!("the peer answered {other}"),
+                };
+                self.child_rekey_failed(idx, now, old, cause, None);
             }
-            back_to_installed(self, Some(REKEY_RETRY));
             return;
         }
-        let chosen = sa_payload(&p).and_then(parse_esp_choice);
+        let sa_p = sa_payload(&p);
+        let chosen = sa_p.and_then(parse_esp_choice);
         let nr = nonce(&p).cloned();
         let ts_i = ts_i(&p).cloned();
         let ts_r = ts_r(&p).cloned();
         let ke = key_exchange(&p).cloned();
+        // Without an error notify the peer may have created its half of a new Child SA (the
+        // one it sends to our proposed SPI): a response we cannot use deletes it, or every
+        // retry leaves one behind. A Delete of an SPI the peer does not know is ignored.
+        let peer_made = Some(new_inbound_spi);
         let (Some((suite, peer_spi)), Some(nr), Some(ts_i), Some(ts_r)) = (chosen, nr, ts_i, ts_r)
         else {
-            self.events.push_back(Event::ChildSaFailed {
-                error: IkeError::Protocol(
-                    "CREATE_CHILD_SA response without SA, Nonce, TSi and TSr".into(),
-                ),
-            });
-            back_to_installed(self, Some(REKEY_RETRY));
+            let cause = if sa_p.is_none() && p.is_empty() {
+                "the peer answered the CREATE_CHILD_SA request with an empty response (it ignores Child SA rekeys)".to_string()
+            } else {
+                "the CREATE_CHILD_SA response lacks an SA, Nonce, TSi or TSr payload".to_string()
+            };
+            self.child_rekey_failed(idx, now, old, cause, peer_made);
             return;
         };
+        let pfs: Vec<DhGroup> = dh.iter().map(|d| d.group()).collect();
         if !esp_acceptable(&cfg.esp_proposals, &suite, true) {
-            self.events.push_back(Event::ChildSaFailed {
-                error: IkeError::Protocol(format!(
-                    "the peer chose {suite}, which we did not offer"
-                )),
-            });
-            back_to_installed(self, Some(REKEY_RETRY));
+            let cause = match (suite.dh, pfs.first()) {
+                (None, Some(g)) => format!(
+                    "the peer chose {suite} without PFS, but we require PFS group {g} (allow a proposal without PFS, or enable PFS group {g} on the peer)"
+                ),
+                _ => format!(
+                    "the peer chose {suite}, which we did not offer (we offered {})",
+                    describe_esp_proposals(&cfg.esp_proposals, true)
+                ),
+            };
+            self.child_rekey_failed(idx, now, old, cause, peer_made);
             return;
         }
         let g_ir = match (suite.dh, dh, ke) {
@@ -632,14 +658,27 @@ impl Connection {
             (Some(g), Some(d), Some(k)) if d.group() == g && k.dh_group == g.id() => {
                 match d.shared_secret(&k.data) {
                     Ok(s) => Some(s),
-                    Err(_) => {
-                        back_to_installed(self, Some(REKEY_RETRY));
+                    Err(e) => {
+                        let cause =
+                            format!("the peer's key exchange for PFS group {g} is invalid ({e})");
+                        self.child_rekey_failed(idx, now, old, cause, peer_made);
                         return;
                     }
                 }
             }
-            _ => {
-                back_to_installed(self, Some(REKEY_RETRY));
+            (Some(g), _, None) => {
+                let cause = format!(
+                    "the peer answered without a key exchange (KE payload) for PFS group {g}: it does not do PFS on rekeys (allow a proposal without PFS, or enable PFS on the peer)"
+                );
+                self.child_rekey_failed(idx, now, old, cause, peer_made);
+                return;
+            }
+            (Some(g), _, Some(k)) => {
+                let cause = format!(
+                    "the peer's key exchange is for group {}, not the PFS group {g} it chose",
+                    k.dh_group
+                );
+                self.child_rekey_failed(idx, now, old, cause, peer_made);
                 return;
             }
         };
@@ -734,6 +773,53 @@ impl Connection {
                 o.state = ChildState::Rekeyed;
             }
             self.start_informational(idx, now, InfoKind::DeleteChild(vec![old]));
+        }
+    }
+
+    /// A rekey of ours of the Child SA with inbound SPI `old` produced nothing usable:
+    /// report the cause, put the Child SA back in service and retry later, waiting twice as
+    /// long after each failure in a row (10 s, 20 s, ... up to 160 s), so a peer that keeps
+    /// refusing sees a few requests, not a flood. `delete_new` names our inbound SPI of a
+    /// Child SA the peer created with its answer: it is deleted so that nothing piles up on
+    /// the peer. If the Child SA reaches its hard lifetime first, the IKE SA is deleted and set
+    /// up anew (see `lifecycle_timers`).
+    fn child_rekey_failed(
+        &mut self,
+        idx: usize,
+        now: Instant,
+        old: u32,
+        cause: String,
+        delete_new: Option<u32>,
+    ) {
+        let mut retry_in = REKEY_RETRY;
+        if let Some(c) = self.sas[idx]
+            .children
+            .iter_mut()
+            .find(|c| c.inbound_spi == old)
+        {
+            if c.state == ChildState::Rekeying {
+                c.state = if c.passive_rekey.is_some() {
+                    ChildState::Rekeyed
+                } else {
+                    ChildState::Installed
+                };
+            }
+            retry_in = REKEY_RETRY * (1u32 << c.rekey_failures.min(MAX_REKEY_BACKOFF_DOUBLINGS));
+            c.rekey_failures = c.rekey_failures.saturating_add(1);
+            c.rekey_at = now + retry_in;
+        }
+        self.stats.child_rekey_failures += 1;
+        self.events.push_back(Event::ChildSaRekeyFailed {
+            inbound_spi: old,
+            error: IkeError::ChildRekeyFailed {
+                cause,
+                retry_in_secs: retry_in.as_secs(),
+            },
+        });
+        if let Some(spi) = delete_new {
+            if self.sas[idx].outstanding.is_none() {
+                self.start_informational(idx, now, InfoKind::DeleteChild(vec![spi]));
+            }
         }
     }
 

@@ -4,7 +4,8 @@
 use super::{find_notify, first_error, Task};
 use crate::event::{ChildSaInfo, ChildSaKeys, IkeSaInfo};
 use crate::proposal::{
-    describe_offer, esp_acceptable, esp_choice, esp_offer, parse_esp_choice, select_esp,
+    describe_esp_proposals, describe_offer, esp_acceptable, esp_choice, esp_offer,
+    parse_esp_choice, select_esp,
 };
 use crate::sa::{ChildSa, ChildState, SaState};
 use crate::{Connection, EspSuite, Event, IkeError};
@@ -106,6 +107,22 @@ impl Connection {
         );
     }
 
+    /// We refuse the responder's identity or AUTH: the peer considers the IKE SA (and its
+    /// Child SA) established, so tell it (RFC 7296 2.21.2: a separate INFORMATIONAL with
+    /// AUTHENTICATION_FAILED) and delete the IKE SA in the same message, so that every retry
+    /// of ours does not leave an IKE SA and a Child SA behind on the peer. Not retransmitted:
+    /// the SA is gone on our side at once.
+    fn refuse_responder(&mut self, idx: usize) {
+        let payloads = [
+            Payload::Notify(Notify::new(NotifyType::AUTHENTICATION_FAILED, vec![])),
+            Payload::Delete(cgw_wire::Delete {
+                protocol: cgw_wire::ProtocolId::IKE,
+                spis: vec![],
+            }),
+        ];
+        self.send_unreliable_request(idx, ExchangeType::INFORMATIONAL, &payloads);
+    }
+
     pub(crate) fn process_ike_auth_response(
         &mut self,
         idx: usize,
@@ -134,6 +151,7 @@ impl Connection {
                     expected: expected.to_string(),
                     got: id_r.to_string(),
                 };
+                self.refuse_responder(idx);
                 self.fail_sa(idx, e, false);
                 return;
             }
@@ -155,6 +173,7 @@ impl Connection {
         if !verified {
             let detail =
                 format!("the AUTH payload of responder {id_r} did not verify with our key");
+            self.refuse_responder(idx);
             self.fail_sa(idx, IkeError::AuthenticationFailed { detail }, false);
             return;
         }
@@ -162,12 +181,7 @@ impl Connection {
 
         // The Child SA.
         if find_notify(&p, NotifyType::NO_PROPOSAL_CHOSEN).is_some() {
-            let we_offered = cfg
-                .esp_proposals
-                .iter()
-                .map(|x| x.describe())
-                .collect::<Vec<_>>()
-                .join(", ");
+            let we_offered = describe_esp_proposals(&cfg.esp_proposals, false);
             self.events.push_back(Event::ChildSaFailed {
                 error: IkeError::NoProposalChosenByPeer { we_offered },
             });
@@ -258,6 +272,7 @@ impl Connection {
             self.events.push_back(Event::IkeSaFailed {
                 spi_i,
                 error: IkeError::Protocol("IKE_AUTH request without IDi or AUTH".into()),
+                stray: true,
             });
             return;
         };
@@ -290,7 +305,11 @@ impl Connection {
             let error = id_error.unwrap_or_else(|| IkeError::AuthenticationFailed {
                 detail: format!("the AUTH payload of initiator {id_i} did not verify with our key"),
             });
-            self.events.push_back(Event::IkeSaFailed { spi_i, error });
+            self.events.push_back(Event::IkeSaFailed {
+                spi_i,
+                error,
+                stray: true,
+            });
             return;
         }
 
@@ -314,12 +333,7 @@ impl Connection {
                     )));
                     self.events.push_back(Event::ChildSaFailed {
                         error: IkeError::NoProposalChosenByUs {
-                            we_accept: cfg
-                                .esp_proposals
-                                .iter()
-                                .map(|x| x.describe())
-                                .collect::<Vec<_>>()
-                                .join(", "),
+                            we_accept: describe_esp_proposals(&cfg.esp_proposals, false),
                             peer_offered: describe_offer(sa_p),
                         },
                     });
@@ -488,6 +502,7 @@ impl Connection {
             expire_at: now + lt.child,
             passive_rekey: None,
             outbound_pending: !c.outbound_active,
+            rekey_failures: 0,
         });
         self.stats.child_sas_created += 1;
         self.events.push_back(Event::ChildSaEstablished(info));

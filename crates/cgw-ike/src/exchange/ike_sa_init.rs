@@ -83,6 +83,7 @@ impl Connection {
             vec![],
         )));
         let datagram = plain_message(&sa.header(ExchangeType::IKE_SA_INIT, false, 0), &payloads);
+        crate::trace::sent(sa, ExchangeType::IKE_SA_INIT, false, 0, &payloads);
         self.sas[idx].init_request = datagram.clone();
         self.sas[idx].next_message_id = 1;
         self.queue_request(
@@ -285,6 +286,7 @@ impl Connection {
                     we_accept: describe_proposals(&self.config.ike_proposals),
                     peer_offered: describe_offer(sa_payload),
                 },
+                stray: true,
             });
             return;
         };
@@ -336,12 +338,14 @@ impl Connection {
             vec![],
         )));
         let response = plain_message(&sa.header(ExchangeType::IKE_SA_INIT, true, 0), &payloads);
+        crate::trace::sent(&sa, ExchangeType::IKE_SA_INIT, true, 0, &payloads);
         sa.init_request = datagram.to_vec();
         sa.init_response = response.clone();
         if let Err(e) = install_keys(&mut sa, suite, &g_ir) {
             self.events.push_back(Event::IkeSaFailed {
                 spi_i: h.spi_i,
                 error: e,
+                stray: true,
             });
             return;
         }
@@ -373,6 +377,7 @@ impl Connection {
             length: 0,
         };
         let contents = plain_message(&header, &[Payload::Notify(Notify::new(t, data))]);
+        tracing::debug!("IKE IKE_SA_INIT response #0 sent to {remote} (stateless): N({t})");
         self.transmits.push_back(Transmit {
             local,
             remote,

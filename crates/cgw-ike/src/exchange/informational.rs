@@ -72,7 +72,7 @@ impl Connection {
         }
         let sa = &mut self.sas[idx];
         sa.state = SaState::Dead;
-        if !rekeyed {
+        if !rekeyed && !sa.failure_reported {
             self.events.push_back(Event::IkeSaDeleted {
                 spi_i: sa.spi_i,
                 spi_r: sa.spi_r,
@@ -99,6 +99,20 @@ impl Connection {
             // from now on we send on the new one.
             if let Some(pr) = c.passive_rekey {
                 self.activate_outbound(idx, pr.new_inbound_spi);
+            }
+            // The initiator deleted the new Child SA of a rekey we answered (it could not use
+            // our answer): that rekey is abandoned, the old Child SA is in service again and
+            // may be rekeyed anew.
+            for o in self.sas[idx].children.iter_mut() {
+                if o.passive_rekey
+                    .as_ref()
+                    .is_some_and(|pr| pr.new_inbound_spi == c.inbound_spi)
+                {
+                    o.passive_rekey = None;
+                    if o.state == ChildState::Rekeyed {
+                        o.state = ChildState::Installed;
+                    }
+                }
             }
         }
     }

@@ -121,6 +121,9 @@ pub struct TunnelCounters {
     pub drop_bad_next_header: AtomicU64,
     /// Inner packet outside the Child SA's traffic selectors.
     pub drop_ts_mismatch: AtomicU64,
+    /// Packets from the LAN outside the Child SA's traffic selectors (the peer narrowed
+    /// them, RFC 7296 2.9): not sent.
+    pub drop_ts_outbound: AtomicU64,
     /// Inner packet malformed or dummy.
     pub drop_malformed_inner: AtomicU64,
     /// Send or TUN write errors.
@@ -525,8 +528,12 @@ impl Dataplane {
                 t.counters.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
                 true
             }
-            Err(_) => {
-                inc(&t.counters.io_errors);
+            Err(e) => {
+                inc(if e == cgw_esp::EspError::TrafficSelectorMismatch {
+                    &t.counters.drop_ts_outbound
+                } else {
+                    &t.counters.io_errors
+                });
                 self.dests[i] = None;
                 false
             }

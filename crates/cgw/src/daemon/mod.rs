@@ -31,6 +31,9 @@ const RETRY_MIN: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(30);
 /// How long a replaced inbound SA still accepts packets after a rekey.
 const REKEY_GRACE: Duration = Duration::from_secs(5);
+/// At most one log line at INFO or above per tunnel in this interval for failures of IKE SAs
+/// that never authenticated (the rest go to DEBUG, and all are counted).
+const STRAY_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 struct MonitorState {
     next_ping: Instant,
@@ -48,6 +51,9 @@ struct ChildState {
     algorithms: String,
     udp_encap: bool,
     since: Instant,
+    /// The negotiated traffic selectors (ours, the peer's), as text.
+    local_ts: Vec<String>,
+    remote_ts: Vec<String>,
 }
 
 struct IkeState {
@@ -65,8 +71,17 @@ struct TunnelCtl {
     pending_child: Option<ChildState>,
     next_initiate: Option<Instant>,
     backoff: Duration,
-    dpd_probe: Option<Instant>,
     monitor: MonitorState,
+    /// `[monitor] enabled`: without it no echo is sent and the tunnel counts as carrying
+    /// traffic while its Child SA is up.
+    monitor_enabled: bool,
+    /// Child SA rekeys of ours that failed (reported with their cause, retried).
+    rekey_failures: u64,
+    /// Failures of IKE SAs that never authenticated (refused or expired IKE_SA_INITs from the
+    /// peer's address, failed IKE_AUTHs from it): counted, never a change of the tunnel.
+    stray_failures: u64,
+    /// When a stray failure was last logged at INFO or above (at most one a minute).
+    stray_logged: Option<Instant>,
     last_error: Option<String>,
     next_keepalive: Option<Instant>,
     /// What we last told the BGP session about the tunnel (carrying traffic or not).
@@ -83,15 +98,25 @@ impl TunnelCtl {
         match (&self.ike, &self.child) {
             (Some(_), Some(_)) => "up",
             (Some(_), None) => "ike-only",
-            _ if self.conn.is_busy() => "connecting",
+            _ if self.conn.is_connecting() => "connecting",
             _ => "down",
         }
     }
 
+    /// Whether the tunnel carries traffic: its Child SA is up and, with the monitor on, AWS's
+    /// inside address answers through it.
+    fn carrying(&self) -> bool {
+        self.child.is_some() && (!self.monitor_enabled || self.monitor.up)
+    }
+
     fn health(&self) -> Health {
         Health {
-            up: self.child.is_some() && self.monitor.up,
-            up_since: self.monitor.up_since,
+            up: self.carrying(),
+            up_since: if self.monitor_enabled {
+                self.monitor.up_since
+            } else {
+                self.child.as_ref().map(|c| c.since)
+            },
         }
     }
 }
@@ -193,7 +218,10 @@ pub async fn run(config: CgwConfig) -> Result<()> {
             pending_child: None,
             next_initiate: Some(first),
             backoff: RETRY_MIN,
-            dpd_probe: None,
+            monitor_enabled: config.monitor.enabled,
+            rekey_failures: 0,
+            stray_failures: 0,
+            stray_logged: None,
             monitor: MonitorState {
                 next_ping: now,
                 seq: 0,
@@ -284,7 +312,7 @@ pub async fn run(config: CgwConfig) -> Result<()> {
             tick(t, i, now, &dp, &natt_send, &ike500).await;
             // A BGP session runs while its tunnel carries traffic; when the tunnel dies (DPD,
             // the monitor, a Delete) the session ends at once, not after the hold time.
-            let carrying = t.child.is_some() && (!config.monitor.enabled || t.monitor.up);
+            let carrying = t.carrying();
             if carrying != t.bgp_up {
                 t.bgp_up = carrying;
                 bgp.tunnel(i, carrying);
@@ -311,7 +339,7 @@ pub async fn run(config: CgwConfig) -> Result<()> {
         }
         let deadline = tunnels
             .iter()
-            .flat_map(|t| next_deadline(t, &config))
+            .flat_map(next_deadline)
             .min()
             .unwrap_or(now + Duration::from_secs(1))
             .max(now + Duration::from_millis(1));
@@ -433,12 +461,12 @@ fn dispatch_ike(tunnels: &mut [TunnelCtl], local: SocketAddr, from: SocketAddr, 
     }
 }
 
-fn next_deadline(t: &TunnelCtl, config: &CgwConfig) -> Vec<Instant> {
+fn next_deadline(t: &TunnelCtl) -> Vec<Instant> {
     let mut v: Vec<Instant> = [t.conn.poll_timeout(), t.next_initiate, t.next_keepalive]
         .into_iter()
         .flatten()
         .collect();
-    if t.child.is_some() && config.monitor.enabled {
+    if t.child.is_some() && t.monitor_enabled {
         v.push(t.monitor.next_ping);
     }
     if t.ike.is_some() {
@@ -456,6 +484,12 @@ async fn tick(
     natt: &StdUdpSocket,
     ike500: &UdpSocket,
 ) {
+    // Inbound ESP proves the peer alive: the engine's dead-peer detection counts it.
+    let last_esp = dp.counters[index].last_rx_ms.load(Ordering::Relaxed);
+    if last_esp > 0 {
+        t.conn
+            .esp_received(dp.started + Duration::from_millis(last_esp - 1));
+    }
     t.conn.handle_timeout(now);
 
     // (Re)connect. The AWS side (`cgw emulate-aws`) waits for the customer gateway, as AWS's
@@ -464,7 +498,7 @@ async fn tick(
         t.next_initiate = None;
     }
     if let Some(at) = t.next_initiate {
-        if now >= at && !t.conn.is_established() && !t.conn.is_busy() {
+        if now >= at && !t.conn.is_established() && !t.conn.is_connecting() {
             info!(
                 "{}: initiating IKE_SA_INIT to {}",
                 t.cfg.name, t.cfg.aws_outside_address
@@ -476,44 +510,8 @@ async fn tick(
         }
     }
 
-    // Liveness (DPD): after dpd_interval without anything from the peer, ask; after
-    // dpd_timeout without an answer, the peer is gone.
-    if t.conn.is_established() {
-        let last_esp = dp.counters[index].last_rx_ms.load(Ordering::Relaxed);
-        let last_esp = (last_esp > 0).then(|| dp.started + Duration::from_millis(last_esp - 1));
-        let last = [t.conn.last_heard(), last_esp].into_iter().flatten().max();
-        let interval = Duration::from_secs(t.cfg.dpd_interval_secs);
-        match t.dpd_probe {
-            Some(sent) if last.is_some_and(|l| l >= sent) => t.dpd_probe = None,
-            Some(sent)
-                if now.duration_since(sent) >= Duration::from_secs(t.cfg.dpd_timeout_secs) =>
-            {
-                warn!(
-                    "{}: peer {} did not answer liveness checks for {} s: tunnel down (dpd action {})",
-                    t.cfg.name, t.cfg.aws_outside_address, t.cfg.dpd_timeout_secs, t.cfg.dpd_action
-                );
-                t.dpd_probe = None;
-                t.conn.reset(IkeError::PeerNotResponding {
-                    exchange: "INFORMATIONAL (liveness check)".into(),
-                    tries: 0,
-                });
-            }
-            Some(_) => {}
-            None => {
-                // A request already in flight (a rekey, say) is as good a probe as an empty
-                // INFORMATIONAL: if the peer answers nothing for dpd_timeout it is gone, without
-                // waiting for that request's retransmissions to run out.
-                if last.is_none_or(|l| now.duration_since(l) >= interval)
-                    && (t.conn.send_liveness_check(now) || t.conn.exchange_in_flight())
-                {
-                    t.dpd_probe = Some(now);
-                }
-            }
-        }
-    }
-
-    // Monitor.
-    if t.child.is_some() && now >= t.monitor.next_ping {
+    // Monitor (off: no echo at all, the tunnel carries traffic while its Child SA is up).
+    if t.monitor_enabled && t.child.is_some() && now >= t.monitor.next_ping {
         if t.monitor.outstanding.take().is_some() {
             t.monitor.misses += 1;
         }
@@ -657,12 +655,29 @@ fn handle_event(t: &mut TunnelCtl, index: usize, now: Instant, ev: Event, dp: &d
                         udp_encap: c.udp_encap,
                         activate: c.outbound_active,
                     });
+                    let text = |ts: &[cgw_wire::TrafficSelector]| -> Vec<String> {
+                        ts.iter().map(|t| t.to_string()).collect()
+                    };
+                    let whole = |ts: &[cgw_wire::TrafficSelector]| {
+                        ts.contains(&cgw_wire::TrafficSelector::IPV4_ANY)
+                    };
+                    if !whole(&c.local_ts) || !whole(&c.remote_ts) {
+                        // RFC 7296 2.9: the responder may narrow; we then send only what the
+                        // narrowed selectors admit (the rest is dropped and counted).
+                        warn!(
+                            "{name}: the peer narrowed the traffic selectors to ours {} / its {}: only matching traffic uses this Child SA, the rest is dropped (drops.ts_outbound); AWS uses 0.0.0.0/0, check the connection's local and remote network CIDRs",
+                            text(&c.local_ts).join(" "),
+                            text(&c.remote_ts).join(" ")
+                        );
+                    }
                     let state = ChildState {
                         inbound_spi: c.inbound_spi,
                         outbound_spi: c.outbound_spi,
                         algorithms: c.suite.to_string(),
                         udp_encap: c.udp_encap,
                         since: now,
+                        local_ts: text(&c.local_ts),
+                        remote_ts: text(&c.remote_ts),
                     };
                     if let Some(old) = c.rekey_of {
                         info!("{name}: Child SA rekeyed (replaces inbound SPI {old:#010x})");
@@ -747,17 +762,53 @@ fn handle_event(t: &mut TunnelCtl, index: usize, now: Instant, ev: Event, dp: &d
                 t.next_initiate = Some(now + RETRY_MIN);
             }
         }
+        Event::IkeSaFailed {
+            error, stray: true, ..
+        } => {
+            // An IKE SA the peer's address started that never authenticated: anyone can send
+            // an IKE_SA_INIT with that source. It changes nothing of the tunnel; an
+            // authentication failure is still worth a warning (a PSK mismatch when AWS
+            // initiates), at most once a minute.
+            t.stray_failures += 1;
+            let loud = !matches!(error, IkeError::HalfOpenExpired)
+                && t.stray_logged
+                    .is_none_or(|l| now.duration_since(l) >= STRAY_LOG_INTERVAL);
+            if loud {
+                t.stray_logged = Some(now);
+                warn!(
+                    "{name}: an IKE SA started by {} failed before authentication: {error} ({} such failures so far; they do not affect the tunnel)",
+                    t.cfg.aws_outside_address, t.stray_failures
+                );
+                if t.ike.is_none() {
+                    t.last_error = Some(error.to_string());
+                }
+            } else {
+                debug!("{name}: IKE SA started by the peer's address failed before authentication: {error}");
+            }
+        }
         Event::IkeSaFailed { error, .. } => {
-            error!("{name}: {error}");
             t.last_error = Some(error.to_string());
             t.ike = None;
-            if t.cfg.dpd_action != DpdAction::None
-                || !matches!(error, IkeError::PeerNotResponding { .. })
-            {
+            let restart = t.cfg.dpd_action != DpdAction::None
+                || !matches!(error, IkeError::PeerNotResponding { .. });
+            if t.cfg.plays_aws {
+                // The AWS side never initiates: it waits for the customer gateway.
+                warn!("{name}: {error}; waiting for the customer gateway to initiate");
+            } else if restart {
+                error!(
+                    "{name}: {error}; initiating again in {} s",
+                    t.backoff.as_secs()
+                );
                 t.next_initiate = Some(now + t.backoff);
-                info!("{name}: retrying in {} s", t.backoff.as_secs());
                 t.backoff = (t.backoff * 2).min(RETRY_MAX);
+            } else {
+                error!("{name}: {error}; dpd_action = \"none\": not initiating again");
             }
+        }
+        Event::ChildSaRekeyFailed { inbound_spi, error } => {
+            t.rekey_failures += 1;
+            warn!("{name}: Child SA {inbound_spi:#010x}: {error}");
+            t.last_error = Some(error.to_string());
         }
         Event::ChildSaFailed { error } => {
             error!("{name}: Child SA not created: {error}");
@@ -874,6 +925,8 @@ fn status_json(
                     "outbound_spi": format!("{:#010x}", c.outbound_spi),
                     "algorithms": c.algorithms,
                     "udp_encap": c.udp_encap,
+                    "local_ts": c.local_ts,
+                    "remote_ts": c.remote_ts,
                     "uptime_secs": now.duration_since(c.since).as_secs(),
                 })),
                 "traffic": {
@@ -887,7 +940,7 @@ fn status_json(
                     "no_sa": g(&c.drop_no_sa), "not_ipv4": g(&c.drop_not_ipv4), "unknown_spi": g(&c.drop_bad_spi), "replay": g(&c.drop_replay),
                     "auth_failed": g(&c.drop_auth_failed), "bad_length": g(&c.drop_bad_length),
                     "bad_padding": g(&c.drop_bad_padding), "bad_next_header": g(&c.drop_bad_next_header),
-                    "ts_mismatch": g(&c.drop_ts_mismatch), "malformed_inner": g(&c.drop_malformed_inner),
+                    "ts_mismatch": g(&c.drop_ts_mismatch), "ts_outbound": g(&c.drop_ts_outbound), "malformed_inner": g(&c.drop_malformed_inner),
                     "io_errors": g(&c.io_errors),
                 },
                 "ike_drops": {
@@ -904,7 +957,10 @@ fn status_json(
                     "child": t.conn.stats().child_rekeys,
                     "ike": t.conn.stats().ike_rekeys,
                     "collisions": t.conn.stats().rekey_collisions,
+                    "child_failures": t.rekey_failures,
                 },
+                "half_open_ike_sas": t.conn.half_open_count(),
+                "stray_ike_failures": t.stray_failures,
                 "next_rekey": {
                     "ike_sa_in_secs": t.conn.ike_rekey_at().map(|r| r.saturating_duration_since(now).as_secs()),
                     "child_sa_in_secs": t.child.as_ref().and_then(|c| t.conn.child_sa_timers().into_iter().find(|x| x.0 == c.inbound_spi)).map(|x| x.2.saturating_duration_since(now).as_secs()),
