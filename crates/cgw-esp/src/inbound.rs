@@ -104,17 +104,7 @@ impl InboundSa {
         remote: &[TrafficSelector],
         local: &[TrafficSelector],
     ) -> Result<Self, EspError> {
-        if remote.is_empty() || local.is_empty() {
-            return Err(EspError::InvalidTrafficSelector("empty selector list"));
-        }
-        let admits_all = |ipv6: bool| {
-            let any = |list: &[TrafficSelector]| {
-                list.iter().any(|ts| ts.is_any() && ts.is_ipv6() == ipv6)
-            };
-            any(remote) && any(local)
-        };
-        self.any_ipv4 = admits_all(false);
-        self.any_ipv6 = admits_all(true);
+        (self.any_ipv4, self.any_ipv6) = crate::selector::admits_whole_families(remote, local)?;
         self.remote_ts = remote.into();
         self.local_ts = local.into();
         Ok(self)

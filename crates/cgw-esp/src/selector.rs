@@ -212,6 +212,24 @@ enum Address {
 /// (next header 41) header of the right version whose length field fits the data. Returns the
 /// datagram's length and whether it is IPv6.
 #[inline]
+/// For a Child SA's two selector lists (either order): whether both admit every IPv4 packet
+/// and whether both admit every IPv6 packet, so the per-packet check can be skipped for that
+/// family. Empty lists are refused.
+pub(crate) fn admits_whole_families(
+    a: &[TrafficSelector],
+    b: &[TrafficSelector],
+) -> Result<(bool, bool), EspError> {
+    if a.is_empty() || b.is_empty() {
+        return Err(EspError::InvalidTrafficSelector("empty selector list"));
+    }
+    let admits_all = |ipv6: bool| {
+        let any =
+            |list: &[TrafficSelector]| list.iter().any(|ts| ts.is_any() && ts.is_ipv6() == ipv6);
+        any(a) && any(b)
+    };
+    Ok((admits_all(false), admits_all(true)))
+}
+
 pub(crate) fn inner_header(next_header: u8, data: &[u8]) -> Option<(usize, bool)> {
     let first = *data.first()?;
     let len = usize::from(be16(

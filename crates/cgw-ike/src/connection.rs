@@ -189,12 +189,6 @@ impl Connection {
             .count()
     }
 
-    /// When the peer was last heard from (an authenticated message, or an IKE_SA_INIT answer).
-    /// Drivers combine this with inbound ESP traffic to decide when a liveness check is due.
-    pub fn last_heard(&self) -> Option<Instant> {
-        self.last_heard
-    }
-
     /// Tells the engine that ESP from the peer arrived at `at` (inbound traffic proves the
     /// peer alive, so no liveness check is needed). Earlier times than one already reported
     /// are ignored.
@@ -234,33 +228,11 @@ impl Connection {
         if let Some(sent) = self.dpd_probe {
             if heard.is_some_and(|h| h >= sent) {
                 self.dpd_probe = None;
-            } else if now >= sent + dpd.timeout {
-                self.dpd_probe = None;
-                // Name what went unanswered: the request in flight, or our liveness check.
-                let (exchange, tries) = self
-                    .sas
-                    .iter()
-                    .filter(|s| s.state == SaState::Established)
-                    .find_map(|s| s.outstanding.as_ref())
-                    .map(|o| {
-                        let what = match &o.task {
-                            Task::Informational(t)
-                                if t.kind == informational::InfoKind::Liveness =>
-                            {
-                                "INFORMATIONAL (liveness check)".to_string()
-                            }
-                            _ => o.exchange.to_string(),
-                        };
-                        (what, o.retransmits)
-                    })
-                    .unwrap_or_else(|| ("INFORMATIONAL (liveness check)".into(), 0));
-                self.reset(IkeError::PeerNotResponding {
-                    exchange,
-                    tries,
-                    waited_secs: dpd.timeout.as_secs(),
-                });
-                return;
             } else {
+                if now >= sent + dpd.timeout {
+                    self.dpd_probe = None;
+                    self.peer_gone(dpd.timeout);
+                }
                 return;
             }
         }
@@ -275,6 +247,31 @@ impl Connection {
         if quiet && (self.exchange_in_flight() || self.send_liveness_check(now)) {
             self.dpd_probe = Some(now);
         }
+    }
+
+    /// Dead-peer detection heard nothing for `waited`: every IKE SA goes, the error naming
+    /// what went unanswered (the request in flight, or our liveness check).
+    fn peer_gone(&mut self, waited: Duration) {
+        let (exchange, tries) = self
+            .sas
+            .iter()
+            .filter(|s| s.state == SaState::Established)
+            .find_map(|s| s.outstanding.as_ref())
+            .map(|o| {
+                let what = match &o.task {
+                    Task::Informational(t) if t.kind == informational::InfoKind::Liveness => {
+                        "INFORMATIONAL (liveness check)".to_string()
+                    }
+                    _ => o.exchange.to_string(),
+                };
+                (what, o.retransmits)
+            })
+            .unwrap_or_else(|| ("INFORMATIONAL (liveness check)".into(), 0));
+        self.reset(IkeError::PeerNotResponding {
+            exchange,
+            tries,
+            waited_secs: waited.as_secs(),
+        });
     }
 
     /// Forgets every IKE SA without telling the peer (it is gone: its liveness check went
@@ -393,15 +390,7 @@ impl Connection {
         };
         let h = msg.header;
         if h.exchange == ExchangeType::IKE_SA_INIT {
-            crate::trace::received(
-                remote,
-                &h.spi_i,
-                &h.spi_r,
-                h.exchange,
-                h.flags.response(),
-                h.message_id,
-                &msg.payloads,
-            );
+            crate::trace::received(remote, &h, &msg.payloads);
         }
         if h.exchange == ExchangeType::IKE_SA_INIT && !h.flags.response() {
             if h.flags.initiator() && h.spi_r == [0; 8] && h.message_id == 0 {
@@ -450,15 +439,7 @@ impl Connection {
             }
         };
         self.last_heard = Some(now);
-        crate::trace::received(
-            remote,
-            &h.spi_i,
-            &h.spi_r,
-            h.exchange,
-            h.flags.response(),
-            h.message_id,
-            &payloads,
-        );
+        crate::trace::received(remote, &h, &payloads);
         // Authenticated: with a NAT on the path, follow the peer's (mapped) address and the
         // port it moved to (RFC 7296 2.23).
         if self.sas[idx].nat_detected() {

@@ -107,6 +107,19 @@ pub(crate) struct ChildSa {
 }
 
 impl ChildSa {
+    /// A rekey of ours of this Child SA ended without replacing it (refused, failed, or lost
+    /// with its IKE SA): it is in service again, or stays replaced if the peer's rekey of it
+    /// stood.
+    pub(crate) fn own_rekey_ended(&mut self) {
+        if self.state == ChildState::Rekeying {
+            self.state = if self.passive_rekey.is_some() {
+                ChildState::Rekeyed
+            } else {
+                ChildState::Installed
+            };
+        }
+    }
+
     /// When our timers delete it.
     pub(crate) fn hard_deadline(&self) -> Instant {
         if self.state == ChildState::Rekeyed && self.passive_rekey.is_some() {
@@ -158,8 +171,8 @@ pub(crate) struct IkeSa {
     pub(crate) peer_fragmentation: bool,
     /// SKF fragments being collected: (message ID, first inner payload type, fragments).
     pub(crate) fragments: Option<Reassembly>,
-    /// Why we are deleting this IKE SA, when it is a failure already reported (its Delete
-    /// then ends quietly).
+    /// We are deleting this IKE SA because of a failure already reported as
+    /// `IkeSaFailed`: its Delete then ends without another event.
     pub(crate) failure_reported: bool,
 }
 

@@ -47,7 +47,7 @@ pub(crate) fn payload(p: &Payload) -> String {
     }
 }
 
-/// All payloads of a message, space separated (`-` for none).
+/// All payloads of a message, space separated (`(empty)` for none).
 pub(crate) fn payloads(ps: &[Payload]) -> String {
     if ps.is_empty() {
         return "(empty)".into();
@@ -88,21 +88,15 @@ pub(crate) fn sent(sa: &IkeSa, exchange: ExchangeType, response: bool, id: u32, 
 }
 
 /// A message we received (authenticated, or IKE_SA_INIT in the clear).
-pub(crate) fn received(
-    from: std::net::SocketAddr,
-    spi_i: &[u8; 8],
-    spi_r: &[u8; 8],
-    exchange: ExchangeType,
-    response: bool,
-    id: u32,
-    ps: &[Payload],
-) {
+pub(crate) fn received(from: std::net::SocketAddr, h: &cgw_wire::IkeHeader, ps: &[Payload]) {
     if tracing::enabled!(tracing::Level::DEBUG) {
         tracing::debug!(
-            "IKE {exchange} {} #{id} received from {from} (IKE SA {}_i {}_r): {}",
-            kind(response),
-            hex_short(spi_i),
-            hex_short(spi_r),
+            "IKE {} {} #{} received from {from} (IKE SA {}_i {}_r): {}",
+            h.exchange,
+            kind(h.flags.response()),
+            h.message_id,
+            hex_short(&h.spi_i),
+            hex_short(&h.spi_r),
             payloads(ps)
         );
     }

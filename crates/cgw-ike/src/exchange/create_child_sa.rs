@@ -492,15 +492,8 @@ impl Connection {
         };
         let mut children = std::mem::take(&mut self.sas[idx].children);
         // A rekey that was in flight on the old IKE SA died with it.
-        for c in children
-            .iter_mut()
-            .filter(|c| c.state == ChildState::Rekeying)
-        {
-            c.state = if c.passive_rekey.is_some() {
-                ChildState::Rekeyed
-            } else {
-                ChildState::Installed
-            };
+        for c in &mut children {
+            c.own_rekey_ended();
         }
         self.sas[to].children.extend(children);
         true
@@ -559,13 +552,7 @@ impl Connection {
                 .iter_mut()
                 .find(|c| c.inbound_spi == old)
             {
-                if c.state == ChildState::Rekeying {
-                    c.state = if c.passive_rekey.is_some() {
-                        ChildState::Rekeyed
-                    } else {
-                        ChildState::Installed
-                    };
-                }
+                c.own_rekey_ended();
                 if let Some(d) = retry_in {
                     c.rekey_at = now + d;
                 }
@@ -797,13 +784,7 @@ impl Connection {
             .iter_mut()
             .find(|c| c.inbound_spi == old)
         {
-            if c.state == ChildState::Rekeying {
-                c.state = if c.passive_rekey.is_some() {
-                    ChildState::Rekeyed
-                } else {
-                    ChildState::Installed
-                };
-            }
+            c.own_rekey_ended();
             retry_in = REKEY_RETRY * (1u32 << c.rekey_failures.min(MAX_REKEY_BACKOFF_DOUBLINGS));
             c.rekey_failures = c.rekey_failures.saturating_add(1);
             c.rekey_at = now + retry_in;

@@ -75,8 +75,6 @@ struct TunnelCtl {
     /// `[monitor] enabled`: without it no echo is sent and the tunnel counts as carrying
     /// traffic while its Child SA is up.
     monitor_enabled: bool,
-    /// Child SA rekeys of ours that failed (reported with their cause, retried).
-    rekey_failures: u64,
     /// Failures of IKE SAs that never authenticated (refused or expired IKE_SA_INITs from the
     /// peer's address, failed IKE_AUTHs from it): counted, never a change of the tunnel.
     stray_failures: u64,
@@ -219,7 +217,6 @@ pub async fn run(config: CgwConfig) -> Result<()> {
             next_initiate: Some(first),
             backoff: RETRY_MIN,
             monitor_enabled: config.monitor.enabled,
-            rekey_failures: 0,
             stray_failures: 0,
             stray_logged: None,
             monitor: MonitorState {
@@ -806,7 +803,6 @@ fn handle_event(t: &mut TunnelCtl, index: usize, now: Instant, ev: Event, dp: &d
             }
         }
         Event::ChildSaRekeyFailed { inbound_spi, error } => {
-            t.rekey_failures += 1;
             warn!("{name}: Child SA {inbound_spi:#010x}: {error}");
             t.last_error = Some(error.to_string());
         }
@@ -957,7 +953,7 @@ fn status_json(
                     "child": t.conn.stats().child_rekeys,
                     "ike": t.conn.stats().ike_rekeys,
                     "collisions": t.conn.stats().rekey_collisions,
-                    "child_failures": t.rekey_failures,
+                    "child_failures": t.conn.stats().child_rekey_failures,
                 },
                 "half_open_ike_sas": t.conn.half_open_count(),
                 "stray_ike_failures": t.stray_failures,
