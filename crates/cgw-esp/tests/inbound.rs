@@ -1,4 +1,5 @@
-//! Inbound checks: tampering, replay, SPI, lengths, ESN inference, traffic selectors.
+//! Inbound checks: tampering, replay, SPI, lengths, ESN inference, traffic selectors (and the
+//! outbound traffic selector check).
 
 mod common;
 
@@ -318,6 +319,109 @@ fn traffic_selector_mismatch_is_dropped_and_counted() {
     assert!(InboundSa::new(SPI, alg, &k)
         .unwrap()
         .with_traffic_selectors(&[], &local)
+        .is_err());
+}
+
+/// Outbound (RFC 4301 5.1): with narrowed selectors a packet outside them is refused before it
+/// uses a sequence number or touches the buffer; inside them it is sealed and the peer opens
+/// it. 0.0.0.0/0 both ways admits every IPv4 packet and no IPv6 one.
+#[test]
+fn outbound_traffic_selectors_refuse_packets_outside_them() {
+    use cgw_esp::OutboundSa;
+    let alg = common::GCM128;
+    let k = common::keymat(alg);
+    let local = [TrafficSelector::prefix("10.10.0.0".parse().unwrap(), 24).unwrap()];
+    let remote = [
+        TrafficSelector::prefix("172.31.0.10".parse().unwrap(), 32).unwrap(),
+        TrafficSelector::prefix("172.31.0.20".parse().unwrap(), 32)
+            .unwrap()
+            .with_protocol(cgw_esp::IPPROTO_UDP)
+            .with_ports(53, 53)
+            .unwrap(),
+    ];
+    let mut tx = OutboundSa::new(SPI, alg, &k, &common::IV_KEY)
+        .unwrap()
+        .with_traffic_selectors(&local, &remote)
+        .unwrap();
+    let (_, mut rx) = pair(alg, false);
+    let cases: [(Vec<u8>, u8, Result<(), EspError>); 6] = [
+        (
+            ipv4_udp_from(60, [10, 10, 0, 5], [172, 31, 0, 10], 9, 9),
+            4,
+            Ok(()),
+        ),
+        (
+            ipv4_udp_from(60, [10, 10, 0, 5], [172, 31, 0, 20], 9, 53),
+            4,
+            Ok(()),
+        ),
+        // Wrong destination port, destination host, source network; another family.
+        (
+            ipv4_udp_from(60, [10, 10, 0, 5], [172, 31, 0, 20], 9, 54),
+            4,
+            Err(EspError::TrafficSelectorMismatch),
+        ),
+        (
+            ipv4_udp_from(60, [10, 10, 0, 5], [172, 31, 0, 11], 9, 9),
+            4,
+            Err(EspError::TrafficSelectorMismatch),
+        ),
+        (
+            ipv4_udp_from(60, [10, 10, 1, 5], [172, 31, 0, 10], 9, 9),
+            4,
+            Err(EspError::TrafficSelectorMismatch),
+        ),
+        (ipv6_udp(80), 41, Err(EspError::TrafficSelectorMismatch)),
+    ];
+    let mut sealed = 0;
+    for (i, (inner, nh, expect)) in cases.iter().enumerate() {
+        let start = tx.headroom();
+        let mut buf = vec![0xa5u8; start + inner.len() + tx.max_tailroom()];
+        buf[start..start + inner.len()].copy_from_slice(inner);
+        let before = buf.clone();
+        let seq = tx.last_sequence_number();
+        match tx.encapsulate(&mut buf, start, inner.len(), *nh) {
+            Ok(range) => {
+                assert_eq!(expect, &Ok(()), "case {i} was sealed");
+                sealed += 1;
+                assert_eq!(tx.last_sequence_number(), seq + 1, "case {i}");
+                let mut p = buf[range].to_vec();
+                assert!(rx.decapsulate(&mut p).is_ok(), "case {i} does not open");
+            }
+            Err(e) => {
+                assert_eq!(expect, &Err(e), "case {i}");
+                assert_eq!(
+                    tx.last_sequence_number(),
+                    seq,
+                    "case {i} used a sequence number"
+                );
+                assert_eq!(buf, before, "case {i} changed the buffer");
+            }
+        }
+    }
+    assert_eq!(sealed, 2);
+    // 0.0.0.0/0 both ways: every IPv4 packet passes, IPv6 does not.
+    let any = [TrafficSelector::ipv4_any()];
+    let mut tx = OutboundSa::new(SPI, alg, &k, &common::IV_KEY)
+        .unwrap()
+        .with_traffic_selectors(&any, &any)
+        .unwrap();
+    let _ = seal(
+        &mut tx,
+        &ipv4_udp_from(60, [1, 2, 3, 4], [5, 6, 7, 8], 1, 2),
+        4,
+    );
+    let start = tx.headroom();
+    let inner = ipv6_udp(80);
+    let mut buf = vec![0u8; start + inner.len() + tx.max_tailroom()];
+    buf[start..start + inner.len()].copy_from_slice(&inner);
+    assert_eq!(
+        tx.encapsulate(&mut buf, start, inner.len(), 41),
+        Err(EspError::TrafficSelectorMismatch)
+    );
+    assert!(OutboundSa::new(SPI, alg, &k, &common::IV_KEY)
+        .unwrap()
+        .with_traffic_selectors(&[], &any)
         .is_err());
 }
 

@@ -477,3 +477,45 @@ pub(crate) fn describe_offer(sa: &SaPayload) -> String {
     }
     out.join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 15, defect 9: an ESN-only offer to a responder without ESN is refused, and the
+    /// refusal's two halves name the sequence numbers on each side and no DH group (IKE_AUTH
+    /// never negotiates one).
+    #[test]
+    fn an_esn_only_offer_is_refused_naming_esn_on_both_sides() {
+        let ours = vec![EspProposal::suite_b_gcm_256()];
+        assert!(!ours[0].esn);
+        let mut theirs = esp_offer(
+            &[EspProposal {
+                esn: true,
+                ..EspProposal::suite_b_gcm_256()
+            }],
+            [1, 2, 3, 4],
+            false,
+        );
+        theirs.proposals[0]
+            .transforms
+            .retain(|t| !(t.transform_type == TransformType::ESN && t.id == 0));
+        assert!(select_esp(&ours, &theirs, false).is_none());
+        assert_eq!(describe_esp_proposals(&ours, false), "aes256gcm16-noesn");
+        assert_eq!(describe_offer(&theirs), "aes256gcm16-esn");
+        // In CREATE_CHILD_SA the PFS group is part of the offer and of the text.
+        assert_eq!(
+            describe_esp_proposals(&ours, true),
+            "aes256gcm16-ecp384-noesn"
+        );
+        let both = vec![EspProposal {
+            esn: true,
+            ..EspProposal::suite_b_gcm_256()
+        }];
+        assert_eq!(
+            describe_esp_proposals(&both, false),
+            "aes256gcm16-esn-noesn"
+        );
+        assert!(select_esp(&both, &theirs, false).is_some());
+    }
+}

@@ -189,11 +189,20 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn init_logging(log_level: &str) -> Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(log_level)
+    // netlink-packet-route warns about every attribute newer than itself (a newer kernel's
+    // IFLA_INET6_CONF, say): noise to an operator, kept out unless asked for by name.
+    let directives = if log_level.contains("netlink") {
+        log_level.to_string()
+    } else {
+        format!("{log_level},netlink_packet_route=error")
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
         .with_context(|| format!("invalid --log-level {log_level:?}"))?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: journald and log files get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
     Ok(())

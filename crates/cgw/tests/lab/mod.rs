@@ -481,6 +481,17 @@ secrets {{
         std::fs::read_to_string(self.dir.join("cgw.log")).unwrap_or_default()
     }
 
+    /// A file of the lab directory (a log, say); empty when absent.
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
+    }
+
+    /// `cgw status --json` from the daemon (or emulated endpoint) behind control socket `sock`.
+    pub fn status_at(&self, cgw: &str, sock: &str) -> serde_json::Value {
+        let out = self.exec("cgw", &[cgw, "status", "--json", "--socket", sock]);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("status JSON: {e}: {out}"))
+    }
+
     /// Writes a file into the lab directory.
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let p = self.dir.join(name);
@@ -506,6 +517,23 @@ secrets {{
             let log = self.aws_log(i);
             let tail: Vec<&str> = log.lines().rev().take(40).collect();
             eprintln!("----- aws{} charon log (last 40 lines) -----", i + 1);
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+        // The other logs of the lab's processes (other daemons, peers, captures).
+        let mut others: Vec<_> = std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "log") && !p.ends_with("cgw.log"))
+            .collect();
+        others.sort();
+        for p in others {
+            let log = std::fs::read_to_string(&p).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("----- {} (last 60 lines) -----", p.display());
             for l in tail.iter().rev() {
                 eprintln!("{l}");
             }
