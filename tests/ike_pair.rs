@@ -201,6 +201,89 @@ fn invalid_ke_payload_retries_with_the_requested_group() {
     assert_same_keys(&p);
 }
 
+/// A responder that answers every IKE_SA_INIT with INVALID_KE_PAYLOAD naming `group(sent)`
+/// (the group of the KE payload it received); what A reports, and how many IKE_SA_INITs it
+/// sent.
+fn invalid_ke_answers(a: Config, group: fn(u16) -> u16) -> (Vec<String>, usize) {
+    use cgw_wire::{Flags, IkeHeader, Message, Notify, NotifyType, Payload, PayloadType};
+    let mut a = cgw_ike::Connection::new(a, Box::new(cgw_crypto::SystemRandom::new()));
+    let now = std::time::Instant::now();
+    a.initiate(now);
+    let (mut errors, mut inits) = (Vec::new(), 0);
+    for _ in 0..10 {
+        let Some(t) = a.poll_transmit() else { break };
+        inits += 1;
+        let m = Message::parse(&t.contents).expect("an IKE_SA_INIT request");
+        let sent = m
+            .payloads
+            .iter()
+            .find_map(|p| match p {
+                Payload::Ke(k) => Some(k.dh_group),
+                _ => None,
+            })
+            .expect("a KE payload");
+        let mut body = Vec::new();
+        let n = Payload::Notify(Notify::new(
+            NotifyType::INVALID_KE_PAYLOAD,
+            group(sent).to_be_bytes().to_vec(),
+        ));
+        let first = cgw_wire::emit_payload_chain(&[n], PayloadType::NONE, &mut body);
+        let h = IkeHeader {
+            spi_i: m.header.spi_i,
+            spi_r: [0; 8],
+            next_payload: first,
+            version: 0x20,
+            exchange: ExchangeType::IKE_SA_INIT,
+            flags: Flags::new(false, true),
+            message_id: 0,
+            length: (cgw_wire::IKE_HEADER_LEN + body.len()) as u32,
+        };
+        let mut out = Vec::new();
+        h.emit(&mut out);
+        out.extend_from_slice(&body);
+        a.handle_datagram(now, t.local, t.remote, &out);
+        while let Some(e) = a.poll_event() {
+            if let Event::IkeSaFailed { error, .. } = e {
+                errors.push(error.to_string());
+            }
+        }
+    }
+    (errors, inits)
+}
+
+/// INVALID_KE_PAYLOAD (RFC 7296 1.2) in its three unhelpful forms, each named as what it is:
+/// a group we do not offer, the very group we sent (pvpn does this for public values that
+/// start with a zero byte), and a peer that keeps asking for another group.
+#[test]
+fn invalid_ke_payload_that_cannot_succeed_is_reported_as_what_it_is() {
+    let (a, _) = Pair::configs(PSK);
+    let (errors, inits) = invalid_ke_answers(a.clone(), |_| 14);
+    assert_eq!(inits, 1);
+    assert!(
+        errors[0].contains("wants DH group 14, which we do not offer (we offer 20)"),
+        "{errors:?}"
+    );
+    let (errors, inits) = invalid_ke_answers(a, |sent| sent);
+    assert_eq!(inits, 1, "never retried with the group it already sent");
+    assert!(
+        errors[0].contains("naming DH group 20, the group of the KE payload we sent")
+            && !errors[0].contains("do not offer"),
+        "{errors:?}"
+    );
+    let (mut a, _) = Pair::configs(PSK);
+    a.ike_proposals = vec![IkeProposal {
+        dh: vec![DhGroup::Ecp256, DhGroup::Ecp384],
+        ..IkeProposal::suite_b_gcm_256()
+    }];
+    // Always the other of our two groups.
+    let (errors, inits) = invalid_ke_answers(a, |sent| if sent == 19 { 20 } else { 19 });
+    assert_eq!(inits, 5, "the first try and four retries");
+    assert!(
+        errors[0].contains("asked for another DH group 4 times"),
+        "{errors:?}"
+    );
+}
+
 #[test]
 fn responder_honours_its_own_policy_order() {
     let (mut a, mut b) = Pair::configs(PSK);

@@ -51,6 +51,24 @@ fn ts_unacceptable(ex: ExchangeType, ps: &mut Vec<Payload>) {
     }
 }
 
+/// INVALID_KE_PAYLOAD naming the PFS group the initiator's KE payload used (the group of
+/// the SA we would have chosen).
+fn invalid_ke_same_group(ex: ExchangeType, ps: &mut Vec<Payload>) {
+    if child_rekey_response(ex, ps) {
+        let group = ps
+            .iter()
+            .find_map(|p| match p {
+                Payload::Ke(k) => Some(k.dh_group),
+                _ => None,
+            })
+            .expect("a PFS rekey answer has KE");
+        *ps = vec![Payload::Notify(cgw_wire::Notify::new(
+            NotifyType::INVALID_KE_PAYLOAD,
+            group.to_be_bytes().to_vec(),
+        ))];
+    }
+}
+
 fn empty(ex: ExchangeType, ps: &mut Vec<Payload>) {
     if child_rekey_response(ex, ps) {
         ps.clear();
@@ -65,6 +83,8 @@ enum Peer {
     /// Its PFS group is another one than ours: it refuses our rekeys honestly.
     NoProposalChosen,
     TsUnacceptable,
+    /// INVALID_KE_PAYLOAD naming the group we sent.
+    InvalidKeSameGroup,
     Empty,
     /// It never answers a CREATE_CHILD_SA request.
     Silent,
@@ -89,6 +109,7 @@ fn configs(peer: Peer, lifetimes: Lifetimes, quick: bool) -> (Config, Config) {
         Peer::WithoutKe => Some(without_ke),
         Peer::WithoutPfs => Some(without_pfs),
         Peer::TsUnacceptable => Some(ts_unacceptable),
+        Peer::InvalidKeSameGroup => Some(invalid_ke_same_group),
         Peer::Empty => Some(empty),
         Peer::NoProposalChosen | Peer::Silent => None,
     };
@@ -194,6 +215,19 @@ fn rekey_answered_without_ke_is_reported_deleted_on_the_peer_and_retried_with_ba
     assert_eq!(p.a.stats().child_rekey_failures, errors.len() as u64);
     assert_eq!(p.a.stats().child_rekeys, 0);
     assert!(p.a.is_established());
+}
+
+#[test]
+fn rekey_answered_with_invalid_ke_for_the_group_we_sent_is_not_retried_with_it() {
+    let mut p = pair(Peer::InvalidKeSameGroup, short(), 4);
+    failure_times(&mut p, Duration::from_secs(400), 1);
+    let errors = rekey_failures(&p.a_events);
+    assert!(
+        errors[0].contains("naming PFS group ECP_384 (20), the group of the KE payload we sent")
+            && errors[0].contains("retrying in 10 s"),
+        "{}",
+        errors[0]
+    );
 }
 
 #[test]
@@ -327,6 +361,7 @@ fn every_kind_of_failed_rekey_recovers_for_weeks_without_piling_up_state() {
         Peer::WithoutPfs,
         Peer::NoProposalChosen,
         Peer::TsUnacceptable,
+        Peer::InvalidKeSameGroup,
         Peer::Empty,
         Peer::Silent,
     ]
@@ -364,6 +399,7 @@ fn every_kind_of_failed_rekey_recovers_for_weeks_without_piling_up_state() {
             Peer::WithoutPfs => "without PFS",
             Peer::NoProposalChosen => "NO_PROPOSAL_CHOSEN",
             Peer::TsUnacceptable => "TS_UNACCEPTABLE",
+            Peer::InvalidKeSameGroup => "the group of the KE payload we sent",
             Peer::Empty => "empty response",
             Peer::Silent => "",
         };

@@ -61,6 +61,21 @@ pub enum IkeError {
         /// Our groups.
         we_offer: String,
     },
+    /// The peer's INVALID_KE_PAYLOAD named the very group our KE payload used (RFC 7296 1.2:
+    /// it must name a group it accepts; asking again for the same one cannot succeed).
+    #[error("the peer answered INVALID_KE_PAYLOAD naming DH group {group}, the group of the KE payload we sent: it refused our public value or is faulty (not retried with the same group)")]
+    KeGroupRefusedAsSent {
+        /// The group we sent and the peer named.
+        group: u16,
+    },
+    /// The peer kept answering INVALID_KE_PAYLOAD with other groups.
+    #[error("the peer asked for another DH group {tries} times (last DH group {wanted}); giving up on this attempt")]
+    KeGroupRetriesExhausted {
+        /// How many times we sent a new KE payload.
+        tries: u8,
+        /// The last group it asked for.
+        wanted: u16,
+    },
     /// The responder never received IKE_AUTH for a half-open IKE SA.
     #[error("half-open IKE SA expired: the initiator never completed IKE_AUTH")]
     HalfOpenExpired,

@@ -14,3 +14,4 @@ pub mod config;
 pub mod emulate;
 pub mod import;
 pub mod packet;
+pub mod status;

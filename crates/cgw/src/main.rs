@@ -383,7 +383,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                print_status(&v);
+                let s: cgw::status::Status = serde_json::from_value(v)
+                    .context("the daemon's status document is not this cgw's (another version?)")?;
+                print_status(&s);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -421,51 +423,43 @@ fn write_secret_file(path: &std::path::Path, text: &str) -> Result<()> {
     Ok(())
 }
 
-fn print_status(v: &serde_json::Value) {
-    let s = |x: &serde_json::Value| x.as_str().unwrap_or("-").to_string();
-    println!("cgw {} routing {}", s(&v["version"]), s(&v["routing"]));
-    for t in v["tunnels"].as_array().into_iter().flatten() {
+fn print_status(v: &cgw::status::Status) {
+    println!("cgw {} routing {}", v.version, v.routing);
+    for t in &v.tunnels {
         println!(
             "\n{} ({}) -> {}: {}",
-            s(&t["name"]),
-            s(&t["device"]),
-            s(&t["aws_outside_address"]),
-            s(&t["state"]).to_uppercase()
+            t.name,
+            t.device,
+            t.aws_outside_address,
+            t.state.to_string().to_uppercase()
         );
-        if let Some(k) = t["ike_sa"].as_object() {
+        if let Some(k) = &t.ike_sa {
             println!(
                 "  IKE SA   {} {}  {} -> {}  NAT-T {}  up {} s",
-                k["spi_i"].as_str().unwrap_or(""),
-                k["algorithms"].as_str().unwrap_or(""),
-                k["local"].as_str().unwrap_or(""),
-                k["remote"].as_str().unwrap_or(""),
-                if k["nat_t"].as_bool() == Some(true) {
-                    "yes"
-                } else {
-                    "no"
-                },
-                k["uptime_secs"]
+                k.spi_i,
+                k.algorithms,
+                k.local,
+                k.remote,
+                if k.nat_t { "yes" } else { "no" },
+                k.uptime_secs
             );
         }
-        if let Some(c) = t["child_sa"].as_object() {
+        if let Some(c) = &t.child_sa {
             println!(
                 "  Child SA in {} out {} {}  up {} s",
-                c["inbound_spi"].as_str().unwrap_or(""),
-                c["outbound_spi"].as_str().unwrap_or(""),
-                c["algorithms"].as_str().unwrap_or(""),
-                c["uptime_secs"]
+                c.inbound_spi, c.outbound_spi, c.algorithms, c.uptime_secs
             );
         }
-        let tr = &t["traffic"];
+        let tr = &t.traffic;
         println!(
             "  traffic  out {} pkts / {} B, in {} pkts / {} B",
-            tr["tx_packets"], tr["tx_bytes"], tr["rx_packets"], tr["rx_bytes"]
+            tr.tx_packets, tr.tx_bytes, tr.rx_packets, tr.rx_bytes
         );
-        let drops: Vec<String> = t["drops"]
-            .as_object()
+        let drops: Vec<String> = t
+            .drops
+            .by_reason()
             .into_iter()
-            .flatten()
-            .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
+            .filter(|(_, n)| *n > 0)
             .map(|(k, n)| format!("{k} {n}"))
             .collect();
         println!(
@@ -476,30 +470,38 @@ fn print_status(v: &serde_json::Value) {
                 drops.join(", ")
             }
         );
-        let m = &t["monitor"];
-        println!(
-            "  monitor  {} (misses {}, rtt {} ms)",
-            if m["alive"].as_bool() == Some(true) {
-                "alive"
-            } else {
-                "not answering"
-            },
-            m["consecutive_misses"],
-            m["last_rtt_ms"]
-                .as_f64()
-                .map(|x| format!("{x:.1}"))
-                .unwrap_or("-".into())
-        );
-        if let Some(e) = t["last_error"].as_str() {
+        let m = &t.monitor;
+        if m.enabled {
+            println!(
+                "  monitor  {} (misses {}, rtt {} ms)",
+                if m.alive { "alive" } else { "not answering" },
+                m.consecutive_misses,
+                m.last_rtt_ms
+                    .map(|x| format!("{x:.1}"))
+                    .unwrap_or("-".into())
+            );
+        } else {
+            println!("  monitor  off");
+        }
+        if let Some(e) = &t.last_error {
             println!("  last error: {e}");
         }
     }
-    for r in v["routes"].as_array().into_iter().flatten() {
+    for r in &v.routes {
+        println!("\nroute {} via {} ({})", r.destination, r.device, r.tunnel);
+    }
+    for b in &v.bgp.sessions {
         println!(
-            "\nroute {} via {} ({})",
-            s(&r["destination"]),
-            s(&r["device"]),
-            s(&r["tunnel"])
+            "\nBGP {} with {} (AS {}): {}, {} route(s) received{}",
+            b.tunnel,
+            b.peer,
+            b.peer_asn,
+            b.state,
+            b.received.len(),
+            b.last_error
+                .as_ref()
+                .map(|e| format!(", last error: {e}"))
+                .unwrap_or_default()
         );
     }
 }

@@ -9,6 +9,7 @@
 
 mod lab;
 
+use cgw::status::TunnelState;
 use lab::*;
 use std::time::{Duration, Instant};
 
@@ -111,7 +112,7 @@ fn emulate_aws_meets_strangers_quietly_and_cgw_without_monitor_sends_no_pings() 
     );
     wait_for(
         Duration::from_secs(20),
-        || lab.status_at(CGW, &emu_status)["tunnels"][0]["stray_ike_failures"].as_u64() >= Some(1),
+        || lab.status_at(CGW, &emu_status).tunnels[0].stray_ike_failures >= 1,
         "the emulated endpoint to count the failed stranger",
     );
     lab.stop_pid(pid);
@@ -133,20 +134,20 @@ fn emulate_aws_meets_strangers_quietly_and_cgw_without_monitor_sends_no_pings() 
         "SA, KE, Nonce expected: {out}"
     );
     let st = lab.status_at(CGW, &emu_status);
-    assert_eq!(st["tunnels"][0]["half_open_ike_sas"], 1, "{st:#}");
-    let failures_before = st["tunnels"][0]["stray_ike_failures"].as_u64().unwrap();
+    assert_eq!(st.tunnels[0].half_open_ike_sas, 1, "{st:#?}");
+    let failures_before = st.tunnels[0].stray_ike_failures;
     wait_for(
         Duration::from_secs(45),
-        || lab.status_at(CGW, &emu_status)["tunnels"][0]["half_open_ike_sas"] == 0,
+        || lab.status_at(CGW, &emu_status).tunnels[0].half_open_ike_sas == 0,
         "the half-open IKE SA to expire",
     );
     let st = lab.status_at(CGW, &emu_status);
     assert_eq!(
-        st["tunnels"][0]["stray_ike_failures"].as_u64().unwrap(),
+        st.tunnels[0].stray_ike_failures,
         failures_before + 1,
-        "{st:#}"
+        "{st:#?}"
     );
-    assert_eq!(st["tunnels"][0]["state"], "down", "{st:#}");
+    assert_eq!(st.tunnels[0].state, TunnelState::Down, "{st:#?}");
     let log = lab.read("aws.log");
     for never in ["ERROR", "retrying", "initiating again"] {
         let hits = lines_with(&log, never);
@@ -179,12 +180,12 @@ fn emulate_aws_meets_strangers_quietly_and_cgw_without_monitor_sends_no_pings() 
     );
     wait_for(
         Duration::from_secs(20),
-        || lab.status_at(CGW, cgw_sock.to_str().unwrap())["tunnels"][0]["state"] == "up",
+        || lab.status_at(CGW, cgw_sock.to_str().unwrap()).tunnels[0].state == TunnelState::Up,
         "cgw's tunnel up",
     );
     let st = lab.status_at(CGW, cgw_sock.to_str().unwrap());
-    assert_eq!(st["tunnels"][0]["monitor"]["enabled"], false, "{st:#}");
-    let dev = st["tunnels"][0]["device"].as_str().unwrap().to_string();
+    assert!(!st.tunnels[0].monitor.enabled, "{st:#?}");
+    let dev = st.tunnels[0].device.clone();
     // No ICMP on the tunnel device for three default monitor intervals (2 s): then one ping
     // of ours, which the same capture must see (the capture works).
     let cap = lab.dir.join("tun.pcap");

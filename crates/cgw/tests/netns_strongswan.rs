@@ -6,6 +6,9 @@
 mod lab;
 
 use cgw::import::{render_describe_vpn_connections, AwsConnectionSpec, AwsTarget, AwsTunnelSpec};
+use cgw::status::{
+    BgpInstalledRoute, ChildSaStatus, IkeSaStatus, Status, TunnelState, TunnelStatus,
+};
 use lab::*;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -101,27 +104,34 @@ fn start_cgw(lab: &mut Lab, json: &str, extra_import_args: &[&str], tweaks: &[(&
     );
 }
 
-fn tunnel<'a>(status: &'a Value, name: &str) -> &'a Value {
-    status["tunnels"]
-        .as_array()
-        .unwrap()
+fn tunnel<'a>(status: &'a Status, name: &str) -> &'a TunnelStatus {
+    status
+        .tunnels
         .iter()
-        .find(|t| t["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {status}"))
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no {name} in {status:#?}"))
 }
 
-fn wait_up(lab: &Lab, names: &[&str], timeout: Duration) -> Value {
+/// The tunnel's IKE SA and Child SA (it must be up).
+fn sas(t: &TunnelStatus) -> (&IkeSaStatus, &ChildSaStatus) {
+    match (&t.ike_sa, &t.child_sa) {
+        (Some(i), Some(c)) => (i, c),
+        _ => panic!("{} has no IKE SA or Child SA: {t:#?}", t.name),
+    }
+}
+
+fn wait_up(lab: &Lab, names: &[&str], timeout: Duration) -> Status {
     let deadline = Instant::now() + timeout;
     loop {
         let s = lab.status(CGW);
         if names
             .iter()
-            .all(|n| tunnel(&s, n)["state"] == "up" && tunnel(&s, n)["monitor"]["alive"] == true)
+            .all(|n| tunnel(&s, n).state == TunnelState::Up && tunnel(&s, n).monitor.alive)
         {
             return s;
         }
         if Instant::now() > deadline {
-            panic!("tunnels {names:?} not up after {timeout:?}: {s:#}");
+            panic!("tunnels {names:?} not up after {timeout:?}: {s:#?}");
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -203,16 +213,14 @@ fn static_routing_suite_b_failover_and_mtu() {
     let s = wait_up(&lab, &["tunnel1", "tunnel2"], Duration::from_secs(30));
     for n in ["tunnel1", "tunnel2"] {
         let t = tunnel(&s, n);
-        assert_eq!(
-            t["ike_sa"]["algorithms"], "aes256-sha384-prfsha384-ecp384",
-            "{t:#}"
-        );
-        assert_eq!(t["child_sa"]["algorithms"], "aes256gcm16", "{t:#}");
+        let (ike, child) = sas(t);
+        assert_eq!(ike.algorithms, "aes256-sha384-prfsha384-ecp384", "{t:#?}");
+        assert_eq!(child.algorithms, "aes256gcm16", "{t:#?}");
         // libipsec forces UDP encapsulation (it fakes NAT-D), so NAT-T is on.
-        assert_eq!(t["ike_sa"]["nat_t"], true);
-        assert_eq!(t["ike_sa"]["local_behind_nat"], false);
+        assert!(ike.nat_t);
+        assert!(!ike.local_behind_nat);
     }
-    assert_eq!(s["active_tunnel"], "tunnel1");
+    assert_eq!(s.active_tunnel.as_deref(), Some("tunnel1"));
     assert!(lab.aws_log(0).contains("CHILD_SA aws1{1} established"));
 
     // 2. Ping and TCP through tunnel 1.
@@ -223,12 +231,7 @@ fn static_routing_suite_b_failover_and_mtu() {
         "iperf3 TCP on-prem -> VPC through cgw and strongSwan (Suite-B-GCM-256): {mbps:.0} Mbit/s"
     );
     let s = lab.status(CGW);
-    assert!(
-        tunnel(&s, "tunnel1")["traffic"]["tx_packets"]
-            .as_u64()
-            .unwrap()
-            > 1000
-    );
+    assert!(tunnel(&s, "tunnel1").traffic.tx_packets > 1000);
 
     // 5. MTU handling, checked in the on-prem -> VPC direction.
     let cap = capture(&mut lab, "icmp and dst host 172.31.0.10", |lab| {
@@ -299,7 +302,7 @@ fn static_routing_suite_b_failover_and_mtu() {
     lab.kill_aws(0);
     wait_for(
         Duration::from_secs(20),
-        || lab.status(CGW)["active_tunnel"] == "tunnel2",
+        || lab.status(CGW).active_tunnel.as_deref() == Some("tunnel2"),
         "failover to tunnel2",
     );
     let failed_over = killed.elapsed();
@@ -311,13 +314,13 @@ fn static_routing_suite_b_failover_and_mtu() {
     let (ok, out) = ping(&lab, 3);
     assert!(ok, "traffic must flow through tunnel 2: {out}");
     let s = lab.status(CGW);
-    assert_eq!(s["routes"][0]["device"], "cgw1");
+    assert_eq!(s.routes[0].device, "cgw1");
     let kernel = lab.exec("cgw", &["ip", "route", "show", VPC_CIDR]);
     assert!(
         kernel.contains("dev cgw1") && !kernel.contains("cgw0"),
         "the kernel route moved: {kernel}"
     );
-    assert!(s["failovers"].as_u64().unwrap() >= 1);
+    assert!(s.failovers >= 1);
 
     // Tunnel 1 returns: cgw finds the old SA dead (DPD), re-establishes, and fails back after
     // the hold-down.
@@ -325,7 +328,7 @@ fn static_routing_suite_b_failover_and_mtu() {
     let back = Instant::now();
     wait_for(
         Duration::from_secs(90),
-        || lab.status(CGW)["active_tunnel"] == "tunnel1",
+        || lab.status(CGW).active_tunnel.as_deref() == Some("tunnel1"),
         "failback to tunnel1",
     );
     println!(
@@ -377,16 +380,11 @@ fn behind_nat_with_aws_template_proposals() {
     let s = wait_up(&lab, &["tunnel1", "tunnel2"], Duration::from_secs(30));
     for n in ["tunnel1", "tunnel2"] {
         let t = tunnel(&s, n);
-        assert_eq!(
-            t["ike_sa"]["algorithms"], "aes128-sha1-prfsha1-modp2048",
-            "{t:#}"
-        );
-        assert_eq!(t["child_sa"]["algorithms"], "aes128-sha1", "{t:#}");
-        assert_eq!(
-            t["ike_sa"]["local_behind_nat"], true,
-            "the NAT must be detected: {t:#}"
-        );
-        assert_eq!(t["child_sa"]["udp_encap"], true);
+        let (ike, child) = sas(t);
+        assert_eq!(ike.algorithms, "aes128-sha1-prfsha1-modp2048", "{t:#?}");
+        assert_eq!(child.algorithms, "aes128-sha1", "{t:#?}");
+        assert!(ike.local_behind_nat, "the NAT must be detected: {t:#?}");
+        assert!(child.udp_encap);
     }
     // Routes in their own table, selected by a rule for the LAN's sources.
     let rules = lab.exec("cgw", &["ip", "rule", "show"]);
@@ -419,7 +417,7 @@ fn behind_nat_with_aws_template_proposals() {
             ],
         );
         panic!(
-            "ping failed: {out}\nroute get: {r}\nstatus: {:#}",
+            "ping failed: {out}\nroute get: {r}\nstatus: {:#?}",
             lab.status(CGW)
         );
     }
@@ -473,15 +471,16 @@ fn wrong_psk_on_one_tunnel_is_reported_and_the_other_works() {
         Duration::from_secs(20),
         || {
             let s = lab.status(CGW);
-            tunnel(&s, "tunnel2")["last_error"]
-                .as_str()
+            tunnel(&s, "tunnel2")
+                .last_error
+                .as_deref()
                 .is_some_and(|e| e.contains("authentication failed: pre-shared key mismatch?"))
         },
         "tunnel2's authentication error in cgw status",
     );
     let s = lab.status(CGW);
-    assert_ne!(tunnel(&s, "tunnel2")["state"], "up");
-    assert_eq!(tunnel(&s, "tunnel1")["state"], "up");
+    assert_ne!(tunnel(&s, "tunnel2").state, TunnelState::Up);
+    assert_eq!(tunnel(&s, "tunnel1").state, TunnelState::Up);
     let (ok, out) = ping(&lab, 3);
     assert!(ok, "{out}");
     assert!(
@@ -583,23 +582,23 @@ fn rekeys_from_both_sides_lose_nothing_and_a_restarted_peer_is_found_by_dpd() {
         .collect();
     let s = lab.status(CGW);
     let t1 = tunnel(&s, "tunnel1");
-    let child_rekeys = t1["rekeys"]["child"].as_u64().unwrap();
-    let ike_rekeys = t1["rekeys"]["ike"].as_u64().unwrap();
+    let child_rekeys = t1.rekeys.child;
+    let ike_rekeys = t1.rekeys.ike;
     let log0 = lab.aws_log(0);
     let swan_child = log0.matches("CHILD_SA aws1{").count();
     println!(
         "{secs} s with rekeys: ping {summary}; iperf3 {} intervals, stalled {stalled:?}; tunnel1: {child_rekeys} Child and {ike_rekeys} IKE rekeys ({} collisions); strongSwan sent {} CREATE_CHILD_SA requests and answered {}",
         intervals.len(),
-        t1["rekeys"]["collisions"],
+        t1.rekeys.collisions,
         log0.matches("generating CREATE_CHILD_SA request").count(),
         log0.matches("generating CREATE_CHILD_SA response").count(),
     );
     assert!(
         st.success() && summary.contains(" 0% packet loss"),
-        "ping reported loss: {summary}; cgw tunnel1 traffic {} drops {}; tunnel2 drops {}",
-        t1["traffic"],
-        t1["drops"],
-        tunnel(&s, "tunnel2")["drops"]
+        "ping reported loss: {summary}; cgw tunnel1 traffic {:?} drops {:?}; tunnel2 drops {:?}",
+        t1.traffic,
+        t1.drops,
+        tunnel(&s, "tunnel2").drops
     );
     assert!(
         stalled.is_empty(),
@@ -607,9 +606,9 @@ fn rekeys_from_both_sides_lose_nothing_and_a_restarted_peer_is_found_by_dpd() {
     );
     assert!(
         child_rekeys >= 5,
-        "only {child_rekeys} Child SA rekeys: {t1:#}"
+        "only {child_rekeys} Child SA rekeys: {t1:#?}"
     );
-    assert!(ike_rekeys >= 2, "only {ike_rekeys} IKE SA rekeys: {t1:#}");
+    assert!(ike_rekeys >= 2, "only {ike_rekeys} IKE SA rekeys: {t1:#?}");
     assert!(swan_child >= 5, "strongSwan saw {swan_child} Child SAs");
     let cgw_log = lab.cgw_log();
     assert!(
@@ -627,7 +626,10 @@ fn rekeys_from_both_sides_lose_nothing_and_a_restarted_peer_is_found_by_dpd() {
     assert!(cgw_log.contains("Child SA rekeyed"), "{cgw_log}");
 
     // The AWS endpoint restarts and loses its SAs: cgw finds out by DPD and re-establishes.
-    let old_spi = tunnel(&lab.status(CGW), "tunnel1")["child_sa"]["inbound_spi"].clone();
+    let old_spi = sas(tunnel(&lab.status(CGW), "tunnel1"))
+        .1
+        .inbound_spi
+        .clone();
     lab.kill_aws(0);
     lab.restore_aws(0);
     let restarted = Instant::now();
@@ -636,7 +638,10 @@ fn rekeys_from_both_sides_lose_nothing_and_a_restarted_peer_is_found_by_dpd() {
         || {
             let s = lab.status(CGW);
             let t = tunnel(&s, "tunnel1");
-            t["state"] == "up" && t["child_sa"]["inbound_spi"] != old_spi
+            t.state == TunnelState::Up
+                && t.child_sa
+                    .as_ref()
+                    .is_some_and(|c| c.inbound_spi != old_spi)
         },
         "tunnel1 re-established after the peer restarted",
     );
@@ -735,11 +740,8 @@ fn cgw_to_cgw_without_nat_uses_plain_esp_and_rekeys_by_packet_count() {
     );
     let s = lab.status(CGW);
     let t = tunnel(&s, "tunnel1");
-    assert_eq!(t["ike_sa"]["nat_t"], false, "no NAT on the path: {t:#}");
-    assert_eq!(
-        t["child_sa"]["udp_encap"], false,
-        "plain ESP (IP protocol 50): {t:#}"
-    );
+    assert!(!sas(t).0.nat_t, "no NAT on the path: {t:#?}");
+    assert!(!sas(t).1.udp_encap, "plain ESP (IP protocol 50): {t:#?}");
     // 20 pings a second both ways for 15 s: about 300 packets per direction, so the
     // 100-packet limit forces several rekeys; not one ping may be lost.
     let (ok, out) = lab.try_exec(
@@ -753,14 +755,14 @@ fn cgw_to_cgw_without_nat_uses_plain_esp_and_rekeys_by_packet_count() {
         .to_string();
     let s = lab.status(CGW);
     let t = tunnel(&s, "tunnel1");
-    let rekeys = t["rekeys"]["child"].as_u64().unwrap();
+    let rekeys = t.rekeys.child;
     println!("cgw <-> cgw, plain ESP: {summary}; {rekeys} Child SA rekeys forced by the 100-packet limit");
     assert!(ok && summary.contains(" 0% packet loss"), "{out}");
-    assert!(rekeys >= 2, "{t:#}");
+    assert!(rekeys >= 2, "{t:#?}");
     assert!(lab
         .cgw_log()
         .contains("reached its packet, byte or sequence number limit"));
-    assert!(t["traffic"]["rx_packets"].as_u64().unwrap() >= 300);
+    assert!(t.traffic.rx_packets >= 300);
 
     // The metrics endpoint: scraped twice, the counters move.
     let scrape = |lab: &Lab| {
@@ -909,12 +911,12 @@ fn birdc(lab: &Lab, i: usize, cmd: &str) -> String {
     lab.try_exec(&format!("aws{}", i + 1), &args).1
 }
 
-fn bgp_route(lab: &Lab, prefix: &str) -> Option<Value> {
-    lab.status(CGW)["bgp"]["installed"]
-        .as_array()?
-        .iter()
-        .find(|r| r["prefix"] == prefix)
-        .cloned()
+fn bgp_route(lab: &Lab, prefix: &str) -> Option<BgpInstalledRoute> {
+    lab.status(CGW)
+        .bgp
+        .installed
+        .into_iter()
+        .find(|r| r.prefix == prefix)
 }
 
 #[test]
@@ -940,17 +942,17 @@ fn bgp_over_both_tunnels_with_bird_picks_the_lower_med_and_fails_over() {
         Duration::from_secs(60),
         || {
             let s = lab.status(CGW);
-            s["bgp"]["sessions"]
-                .as_array()
-                .is_some_and(|a| a.len() == 2 && a.iter().all(|x| x["state"] == "established"))
-                && bgp_route(&lab, VPC_CIDR).is_some_and(|r| r["tunnel"] == "tunnel2")
+            let a = &s.bgp.sessions;
+            a.len() == 2
+                && a.iter().all(|x| x.state == "established")
+                && bgp_route(&lab, VPC_CIDR).is_some_and(|r| r.tunnel == "tunnel2")
         },
         "both BGP sessions established and the VPC route via tunnel2 (MED 100)",
     );
     println!("BGP: both sessions up and the VPC route installed {:.1?} after cgw's control socket appeared", t0.elapsed());
     let r = bgp_route(&lab, VPC_CIDR).unwrap();
-    assert_eq!(r["med"], 100, "{r}");
-    assert_eq!(r["as_path"], "64512", "{r}");
+    assert_eq!(r.med, Some(100), "{r:?}");
+    assert_eq!(r.as_path, "64512", "{r:?}");
     let kernel = lab.exec("cgw", &["ip", "route", "show", VPC_CIDR]);
     assert!(
         kernel.contains("dev cgw1 proto 200") && !kernel.contains("cgw0"),
@@ -980,7 +982,7 @@ fn bgp_over_both_tunnels_with_bird_picks_the_lower_med_and_fails_over() {
     lab.kill_aws(1);
     wait_for(
         Duration::from_secs(25),
-        || bgp_route(&lab, VPC_CIDR).is_some_and(|r| r["tunnel"] == "tunnel1"),
+        || bgp_route(&lab, VPC_CIDR).is_some_and(|r| r.tunnel == "tunnel1"),
         "the VPC route moving to tunnel1",
     );
     let moved = killed.elapsed();
@@ -1037,9 +1039,7 @@ fn bgp_over_both_tunnels_with_bird_picks_the_lower_med_and_fails_over() {
         Duration::from_secs(60),
         || {
             let s = lab.status(CGW);
-            s["bgp"]["sessions"]
-                .as_array()
-                .is_some_and(|a| a.iter().all(|x| x["state"] == "established"))
+            s.bgp.sessions.iter().all(|x| x.state == "established")
                 && bgp_route(&lab, VPC_CIDR).is_some()
         },
         "BGP back up with the policy",
@@ -1047,10 +1047,10 @@ fn bgp_over_both_tunnels_with_bird_picks_the_lower_med_and_fails_over() {
     std::thread::sleep(Duration::from_secs(2));
     let r = bgp_route(&lab, VPC_CIDR).unwrap();
     assert_eq!(
-        r["tunnel"], "tunnel1",
-        "local-pref 300 on tunnel1 overrides MED 100 on tunnel2: {r}"
+        r.tunnel, "tunnel1",
+        "local-pref 300 on tunnel1 overrides MED 100 on tunnel2: {r:?}"
     );
-    assert_eq!(r["local_pref"], 300);
+    assert_eq!(r.local_pref, 300);
     let aws2 = birdc(&lab, 1, "show route 10.10.0.0/24 all");
     assert!(
         aws2.contains("65000 65000 65000"),
@@ -1209,17 +1209,8 @@ fn cgw_to_cgw_behind_nat_sends_with_udp_gso_and_receives_with_gro() {
     let side = AwsSide::default();
     let mut lab = Lab::new("g", true, [side.clone(), side]);
     let (a_sock, b_sock) = start_cgw_pair(&mut lab, "", "");
-    let status = |lab: &Lab, sock: &std::path::Path| -> Value {
-        let out = lab.exec(
-            "cgw",
-            &[CGW, "status", "--json", "--socket", sock.to_str().unwrap()],
-        );
-        serde_json::from_str(&out).unwrap()
-    };
-    assert_eq!(
-        tunnel(&status(&lab, &a_sock), "tunnel1")["child_sa"]["udp_encap"],
-        true
-    );
+    let status = |lab: &Lab, sock: &std::path::Path| lab.status_at(CGW, sock.to_str().unwrap());
+    assert!(sas(tunnel(&status(&lab, &a_sock), "tunnel1")).1.udp_encap);
     // Upload, then download (-R): 3 s of TCP each.
     for reverse in [false, true] {
         lab.spawn(
@@ -1254,20 +1245,20 @@ fn cgw_to_cgw_behind_nat_sends_with_udp_gso_and_receives_with_gro() {
     for (who, sock) in [("cgw", &a_sock), ("peer", &b_sock)] {
         let s = status(&lab, sock);
         let t = tunnel(&s, "tunnel1");
-        println!("{who}: traffic {}, drops {}", t["traffic"], t["drops"]);
+        println!("{who}: traffic {:?}, drops {:?}", t.traffic, t.drops);
         assert!(
-            t["traffic"]["gso_sends"].as_u64().unwrap() > 0,
-            "{who} never sent a GSO run: {t:#}"
+            t.traffic.gso_sends > 0,
+            "{who} never sent a GSO run: {t:#?}"
         );
         assert!(
-            t["traffic"]["gro_receives"].as_u64().unwrap() > 0,
-            "{who} never received a GRO run: {t:#}"
+            t.traffic.gro_receives > 0,
+            "{who} never received a GRO run: {t:#?}"
         );
         // Every datagram cut from a GRO run decrypted and passed its checks. (`no_sa` counts
         // the first pings, sent before the tunnel was up.)
-        for (reason, n) in t["drops"].as_object().unwrap() {
+        for (reason, n) in t.drops.by_reason() {
             if reason != "no_sa" {
-                assert_eq!(n.as_u64(), Some(0), "{who}: drops.{reason}: {t:#}");
+                assert_eq!(n, 0, "{who}: drops.{reason}: {t:#?}");
             }
         }
     }

@@ -130,3 +130,38 @@ fn documented_defaults_are_the_code_defaults() {
     }
     assert!(checked >= 25, "only {checked} defaults checked");
 }
+
+/// The README's `cgw status --json` example is the typed status document: it parses, and
+/// every key the model writes is in the example and no other (compared level by level).
+#[test]
+fn the_readme_status_example_is_the_status_model() {
+    let block = README
+        .split("### `cgw status --json`")
+        .nth(1)
+        .and_then(|r| r.split("```json").nth(1))
+        .and_then(|r| r.split("```").next())
+        .expect("README has a cgw status --json block");
+    let example: serde_json::Value = serde_json::from_str(block).expect("the example is JSON");
+    let parsed: cgw::status::Status =
+        serde_json::from_value(example.clone()).expect("the example is a status document");
+    let written = serde_json::to_value(&parsed).unwrap();
+    fn keys(path: &str, a: &serde_json::Value, b: &serde_json::Value) {
+        match (a, b) {
+            (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+                let kx: Vec<_> = x.keys().collect();
+                let ky: Vec<_> = y.keys().collect();
+                assert_eq!(kx, ky, "keys of {path} in the README vs the model");
+                for k in x.keys() {
+                    keys(&format!("{path}.{k}"), &x[k], &y[k]);
+                }
+            }
+            (serde_json::Value::Array(x), serde_json::Value::Array(y)) => {
+                for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                    keys(&format!("{path}[{i}]"), p, q);
+                }
+            }
+            _ => {}
+        }
+    }
+    keys("status", &example, &written);
+}

@@ -564,22 +564,28 @@ impl Connection {
                 .unwrap_or(0);
             let ok = DhGroup::from_id(wanted)
                 .filter(|g| cfg.esp_proposals.iter().any(|x| x.dh.contains(g)));
-            match ok {
+            let name = DhGroup::from_id(wanted)
+                .map(|g| g.to_string())
+                .unwrap_or_else(|| wanted.to_string());
+            let cause = match ok {
+                Some(g) if dh.as_ref().is_some_and(|d| d.group() == g) => format!(
+                    "the peer answered INVALID_KE_PAYLOAD naming PFS group {name}, the group of the KE payload we sent: it refused our public value or is faulty"
+                ),
                 Some(g) if retries < 3 && old_present => {
                     back_to_installed(self, None);
                     self.start_child_rekey(idx, now, old, Some(g), retries + 1);
+                    return;
                 }
-                _ => {
-                    let cause = format!(
-                        "the peer wants PFS group {} (INVALID_KE_PAYLOAD), which we do not offer (we offer {})",
-                        DhGroup::from_id(wanted)
-                            .map(|g| g.to_string())
-                            .unwrap_or_else(|| wanted.to_string()),
-                        describe_esp_proposals(&cfg.esp_proposals, true)
-                    );
-                    self.child_rekey_failed(idx, now, old, cause, None);
-                }
-            }
+                Some(_) => format!(
+                    "the peer asked for another PFS group {} times (last {name})",
+                    retries + 1
+                ),
+                None => format!(
+                    "the peer wants PFS group {name} (INVALID_KE_PAYLOAD), which we do not offer (we offer {})",
+                    describe_esp_proposals(&cfg.esp_proposals, true)
+                ),
+            };
+            self.child_rekey_failed(idx, now, old, cause, None);
             return;
         }
         if let Some(e) = first_error(&p) {

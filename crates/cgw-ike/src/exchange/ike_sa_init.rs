@@ -145,24 +145,29 @@ impl Connection {
                 .iter()
                 .flat_map(|p| p.dh.iter())
                 .copied();
-            match DhGroup::from_id(wanted).filter(|g| offered.clone().any(|o| o == *g)) {
-                Some(g) if task.retries < MAX_INIT_RETRIES && g != task.dh.group() => {
+            let sent = task.dh.group();
+            let error = match DhGroup::from_id(wanted).filter(|g| offered.clone().any(|o| o == *g))
+            {
+                Some(g) if g == sent => IkeError::KeGroupRefusedAsSent { group: wanted },
+                Some(g) if task.retries < MAX_INIT_RETRIES => {
                     task.retries += 1;
                     task.dh = DhPrivate::generate(g, self.rng.as_mut());
                     self.send_ike_sa_init_request(idx, now, task);
+                    return;
                 }
-                _ => {
-                    let we_offer = offered
+                Some(_) => IkeError::KeGroupRetriesExhausted {
+                    tries: task.retries,
+                    wanted,
+                },
+                None => IkeError::UnacceptableKeGroup {
+                    wanted,
+                    we_offer: offered
                         .map(|g| g.id().to_string())
                         .collect::<Vec<_>>()
-                        .join(", ");
-                    self.fail_sa(
-                        idx,
-                        IkeError::UnacceptableKeGroup { wanted, we_offer },
-                        false,
-                    );
-                }
-            }
+                        .join(", "),
+                },
+            };
+            self.fail_sa(idx, error, false);
             return;
         }
         if find_notify(p, NotifyType::NO_PROPOSAL_CHOSEN).is_some() {

@@ -7,6 +7,7 @@
 //! through a command channel and an eventfd that wakes its `poll`.
 
 use cgw::packet;
+use cgw::status::{Counter, Counters};
 use cgw_esp::{InboundSa, OutboundSa};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
@@ -80,58 +81,20 @@ fn enable_gro(udp: &UdpSocket) {
     }
 }
 
-/// Counters of one tunnel's data path, readable from any thread.
+/// Counters of one tunnel's data path, readable from any thread: the status document's
+/// table ([`Counters`], indexed by [`Counter`]) and the time the peer was last heard.
 #[derive(Debug, Default)]
 pub struct TunnelCounters {
-    /// Packets sent into the tunnel (ESP packets).
-    pub tx_packets: AtomicU64,
-    /// Inner bytes sent.
-    pub tx_bytes: AtomicU64,
-    /// Packets received from the tunnel and written to the TUN device.
-    pub rx_packets: AtomicU64,
-    /// Inner bytes received.
-    pub rx_bytes: AtomicU64,
+    /// Traffic and drops.
+    pub table: Counters,
     /// Milliseconds since the data path started when the last valid ESP packet arrived (0: never).
     pub last_rx_ms: AtomicU64,
-    /// Packets from the LAN dropped because the tunnel had no Child SA.
-    pub drop_no_sa: AtomicU64,
-    /// Packets from the TUN device that are not IPv4 (the Child SA carries 0.0.0.0/0 only).
-    pub drop_not_ipv4: AtomicU64,
-    /// TCP SYNs whose MSS was lowered.
-    pub mss_clamped: AtomicU64,
-    /// ICMP "fragmentation needed" sent for DF packets over the tunnel MTU.
-    pub icmp_frag_needed: AtomicU64,
-    /// Packets fragmented before encryption.
-    pub fragmented: AtomicU64,
-    /// UDP GSO sends (each a run of equal-sized ESP datagrams in one message).
-    pub gso_sends: AtomicU64,
-    /// UDP GRO receives (each a coalesced run of datagrams from the peer).
-    pub gro_receives: AtomicU64,
-    /// ESP drops by reason (from the inbound SAs, accumulated).
-    pub drop_bad_length: AtomicU64,
-    /// Unknown SPI.
-    pub drop_bad_spi: AtomicU64,
-    /// Replayed or too old.
-    pub drop_replay: AtomicU64,
-    /// ICV did not verify.
-    pub drop_auth_failed: AtomicU64,
-    /// Bad padding.
-    pub drop_bad_padding: AtomicU64,
-    /// Next header neither IPv4 nor IPv6.
-    pub drop_bad_next_header: AtomicU64,
-    /// Inner packet outside the Child SA's traffic selectors.
-    pub drop_ts_mismatch: AtomicU64,
-    /// Packets from the LAN outside the Child SA's traffic selectors (the peer narrowed
-    /// them, RFC 7296 2.9): not sent.
-    pub drop_ts_outbound: AtomicU64,
-    /// Inner packet malformed or dummy.
-    pub drop_malformed_inner: AtomicU64,
-    /// Send or TUN write errors.
-    pub io_errors: AtomicU64,
 }
 
-fn inc(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
+impl TunnelCounters {
+    fn inc(&self, c: Counter) {
+        self.table.inc(c);
+    }
 }
 
 /// What the data path needs to know about a tunnel.
@@ -506,7 +469,7 @@ impl Dataplane {
     fn encapsulate(&mut self, tunnel: usize, i: usize, len: usize) -> bool {
         let t = &mut self.tunnels[tunnel];
         let Some((child, sa, remote, udp)) = t.outbound.as_mut() else {
-            inc(&t.counters.drop_no_sa);
+            t.counters.inc(Counter::NoSa);
             self.dests[i] = None;
             return false;
         };
@@ -524,16 +487,17 @@ impl Dataplane {
                 self.bufs[i].copy_within(r.clone(), 0);
                 self.lens[i] = r.len();
                 self.dests[i] = Some((*remote, *udp));
-                t.counters.tx_packets.fetch_add(1, Ordering::Relaxed);
-                t.counters.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
+                t.counters.inc(Counter::TxPackets);
+                t.counters.table.add(Counter::TxBytes, len as u64);
                 true
             }
             Err(e) => {
-                inc(if e == cgw_esp::EspError::TrafficSelectorMismatch {
-                    &t.counters.drop_ts_outbound
-                } else {
-                    &t.counters.io_errors
-                });
+                t.counters
+                    .inc(if e == cgw_esp::EspError::TrafficSelectorMismatch {
+                        Counter::TsOutbound
+                    } else {
+                        Counter::IoErrors
+                    });
                 self.dests[i] = None;
                 false
             }
@@ -577,11 +541,11 @@ impl Dataplane {
         let pkt = &mut self.bufs[i][HEADROOM..HEADROOM + len];
         if pkt.first().map(|b| b >> 4) != Some(4) {
             // IPv6 (or junk) has no Child SA to go to: the selectors are 0.0.0.0/0.
-            inc(&self.tunnels[tunnel].counters.drop_not_ipv4);
+            self.tunnels[tunnel].counters.inc(Counter::NotIpv4);
             return 0;
         }
         if packet::clamp_tcp_mss(pkt, mss) {
-            inc(&self.tunnels[tunnel].counters.mss_clamped);
+            self.tunnels[tunnel].counters.inc(Counter::MssClamped);
         }
         if len > mtu {
             if let Some(info) = packet::ipv4_info(pkt) {
@@ -591,14 +555,14 @@ impl Dataplane {
                     {
                         let t = &self.tunnels[tunnel];
                         let _ = t.setup.tun.write(&self.scratch[..m]);
-                        inc(&t.counters.icmp_frag_needed);
+                        t.counters.inc(Counter::IcmpFragNeeded);
                     }
                     return 0;
                 }
                 // Fragment before encryption (AWS does not reassemble encrypted fragments).
                 let orig: [u8; BUF] = self.bufs[i];
                 let orig = &orig[HEADROOM..HEADROOM + len];
-                inc(&self.tunnels[tunnel].counters.fragmented);
+                self.tunnels[tunnel].counters.inc(Counter::Fragmented);
                 let mut k = 0;
                 while let Some(f) = packet::ipv4_fragment(
                     orig,
@@ -640,7 +604,7 @@ impl Dataplane {
 
     fn count_io_error(&self, dst: SocketAddr) {
         if let Some(t) = self.tunnel_of_peer(dst) {
-            inc(&self.tunnels[t].counters.io_errors);
+            self.tunnels[t].counters.inc(Counter::IoErrors);
         }
     }
 
@@ -697,7 +661,7 @@ impl Dataplane {
             let (first, count, seg) = groups[k];
             if count > 1 {
                 if let Some(t) = self.tunnel_of_peer(from_sockaddr(&addrs[k])) {
-                    inc(&self.tunnels[t].counters.gso_sends);
+                    self.tunnels[t].counters.inc(Counter::GsoSends);
                 }
             }
             msgs[k].msg_hdr.msg_name = (&mut addrs[k] as *mut libc::sockaddr_in).cast();
@@ -814,7 +778,7 @@ impl Dataplane {
                 let seg = gro_segment_size(&msgs[k].msg_hdr).unwrap_or(len).max(1);
                 if seg < len {
                     if let Some(t) = self.tunnel_of_peer(from) {
-                        inc(&self.tunnels[t].counters.gro_receives);
+                        self.tunnels[t].counters.inc(Counter::GroReceives);
                     }
                 }
                 let chunk = &mut rx[k * RX_BUF..k * RX_BUF + len];
@@ -885,7 +849,7 @@ impl Dataplane {
         let Some((ti, si)) = found else {
             // Unknown SPI: count on every tunnel's view would mislead; count on the first.
             if let Some(t) = self.tunnels.first() {
-                inc(&t.counters.drop_bad_spi);
+                t.counters.inc(Counter::UnknownSpi);
             }
             return;
         };
@@ -909,35 +873,35 @@ impl Dataplane {
                 packet::clamp_tcp_mss(inner, t.setup.mss);
                 match t.setup.tun.write(inner) {
                     Ok(_) => {
-                        t.counters.rx_packets.fetch_add(1, Ordering::Relaxed);
-                        t.counters
-                            .rx_bytes
-                            .fetch_add(inner.len() as u64, Ordering::Relaxed);
+                        t.counters.inc(Counter::RxPackets);
+                        t.counters.table.add(Counter::RxBytes, inner.len() as u64);
                     }
-                    Err(_) => inc(&t.counters.io_errors),
+                    Err(_) => t.counters.inc(Counter::IoErrors),
                 }
             }
             Err(_) => {
                 let after = *t.inbound[si].0.drops();
-                let c = &t.counters;
-                c.drop_bad_length
-                    .fetch_add(after.bad_length - before.bad_length, Ordering::Relaxed);
-                c.drop_replay
-                    .fetch_add(after.replay - before.replay, Ordering::Relaxed);
-                c.drop_auth_failed
-                    .fetch_add(after.auth_failed - before.auth_failed, Ordering::Relaxed);
-                c.drop_bad_padding
-                    .fetch_add(after.bad_padding - before.bad_padding, Ordering::Relaxed);
-                c.drop_bad_next_header.fetch_add(
-                    after.bad_next_header - before.bad_next_header,
-                    Ordering::Relaxed,
-                );
-                c.drop_ts_mismatch
-                    .fetch_add(after.ts_mismatch - before.ts_mismatch, Ordering::Relaxed);
-                c.drop_malformed_inner.fetch_add(
-                    (after.malformed_inner + after.dummy) - (before.malformed_inner + before.dummy),
-                    Ordering::Relaxed,
-                );
+                let c = &t.counters.table;
+                for (counter, n) in [
+                    (Counter::BadLength, after.bad_length - before.bad_length),
+                    (Counter::Replay, after.replay - before.replay),
+                    (Counter::AuthFailed, after.auth_failed - before.auth_failed),
+                    (Counter::BadPadding, after.bad_padding - before.bad_padding),
+                    (
+                        Counter::BadNextHeader,
+                        after.bad_next_header - before.bad_next_header,
+                    ),
+                    (Counter::TsMismatch, after.ts_mismatch - before.ts_mismatch),
+                    (
+                        Counter::MalformedInner,
+                        (after.malformed_inner + after.dummy)
+                            - (before.malformed_inner + before.dummy),
+                    ),
+                ] {
+                    if n > 0 {
+                        c.add(counter, n);
+                    }
+                }
             }
         }
     }

@@ -12,6 +12,10 @@ pub mod tun;
 
 use anyhow::{anyhow, bail, Context, Result};
 use cgw::config::{CgwConfig, DpdAction, Routing, StartupAction};
+use cgw::status::{
+    BgpInstalledRoute, BgpReceivedRoute, BgpStatus, ChildSaStatus, IkeDrops, IkeSaStatus,
+    MonitorStatus, NextRekey, Rekeys, RouteStatus, RoutingMode, Status, TunnelState, TunnelStatus,
+};
 use cgw_ike::{Connection, Event, IkeError};
 use dataplane::{Command, TunnelSetup};
 use failover::{Failover, Health};
@@ -92,12 +96,12 @@ struct TunnelCtl {
 }
 
 impl TunnelCtl {
-    fn state(&self) -> &'static str {
+    fn state(&self) -> TunnelState {
         match (&self.ike, &self.child) {
-            (Some(_), Some(_)) => "up",
-            (Some(_), None) => "ike-only",
-            _ if self.conn.is_connecting() => "connecting",
-            _ => "down",
+            (Some(_), Some(_)) => TunnelState::Up,
+            (Some(_), None) => TunnelState::IkeOnly,
+            _ if self.conn.is_connecting() => TunnelState::Connecting,
+            _ => TunnelState::Down,
         }
     }
 
@@ -120,7 +124,7 @@ impl TunnelCtl {
 }
 
 enum ControlRequest {
-    Status(oneshot::Sender<Value>),
+    Status(oneshot::Sender<Box<Status>>),
     Down(oneshot::Sender<Value>),
     Keys(oneshot::Sender<Value>),
 }
@@ -245,7 +249,7 @@ pub async fn run(config: CgwConfig) -> Result<()> {
     } else {
         info!(
             "routing = {}: cgw installs no routes for the VPC",
-            routing_name(&config.gateway.routing)
+            routing_mode(&config.gateway.routing)
         );
     }
 
@@ -299,7 +303,7 @@ pub async fn run(config: CgwConfig) -> Result<()> {
     info!(
         "cgw up: {} tunnel(s), routing {}",
         tunnels.len(),
-        routing_name(&config.gateway.routing)
+        routing_mode(&config.gateway.routing)
     );
 
     loop {
@@ -376,9 +380,9 @@ pub async fn run(config: CgwConfig) -> Result<()> {
             Some(r) = bgp_rx.recv() => bgp.report(r, &tunnels).await,
             Some(req) = ctl_rx.recv() => match req {
                 ControlRequest::Status(tx) => {
-                    let mut v = status_json(&config, &tunnels, &dp, &failover);
-                    v["bgp"] = bgp.status(&tunnels);
-                    let _ = tx.send(v);
+                    let mut s = status(&config, &tunnels, &dp, &failover);
+                    s.bgp = bgp.status(&tunnels);
+                    let _ = tx.send(Box::new(s));
                 }
                 ControlRequest::Down(tx) => { shutdown_reply = Some(tx); break; }
                 ControlRequest::Keys(tx) => {
@@ -423,11 +427,11 @@ pub async fn run(config: CgwConfig) -> Result<()> {
     Ok(())
 }
 
-fn routing_name(r: &Routing) -> &'static str {
+fn routing_mode(r: &Routing) -> RoutingMode {
     match r {
-        Routing::Static => "static",
-        Routing::Bgp => "bgp",
-        Routing::External => "external",
+        Routing::Static => RoutingMode::Static,
+        Routing::Bgp => RoutingMode::Bgp,
+        Routing::External => RoutingMode::External,
     }
 }
 
@@ -883,108 +887,109 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn status_json(
+fn status(
     config: &CgwConfig,
     tunnels: &[TunnelCtl],
     dp: &dataplane::Handle,
     failover: &Failover,
-) -> Value {
+) -> Status {
     let now = Instant::now();
-    let ts: Vec<Value> = tunnels
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let c = &dp.counters[i];
-            let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-            json!({
-                "name": t.cfg.name,
-                "device": t.cfg.device,
-                "aws_outside_address": t.cfg.aws_outside_address.to_string(),
-                "inside_address": t.cfg.our_inside_address().to_string(),
-                "aws_inside_address": t.cfg.aws_inside_address().to_string(),
-                "state": t.state(),
-                "ike_sa": t.ike.as_ref().map(|k| json!({
-                    "spi_i": hex(&k.info.spi_i),
-                    "spi_r": hex(&k.info.spi_r),
-                    "initiator": k.info.initiator,
-                    "algorithms": k.info.suite.to_string(),
-                    "local": k.info.local.to_string(),
-                    "remote": k.info.remote.to_string(),
-                    "nat_t": k.info.local_behind_nat || k.info.remote_behind_nat,
-                    "local_behind_nat": k.info.local_behind_nat,
-                    "remote_behind_nat": k.info.remote_behind_nat,
-                    "peer_id": k.info.peer_id,
-                    "uptime_secs": now.duration_since(k.since).as_secs(),
-                })),
-                "child_sa": t.child.as_ref().map(|c| json!({
-                    "inbound_spi": format!("{:#010x}", c.inbound_spi),
-                    "outbound_spi": format!("{:#010x}", c.outbound_spi),
-                    "algorithms": c.algorithms,
-                    "udp_encap": c.udp_encap,
-                    "local_ts": c.local_ts,
-                    "remote_ts": c.remote_ts,
-                    "uptime_secs": now.duration_since(c.since).as_secs(),
-                })),
-                "traffic": {
-                    "tx_packets": g(&c.tx_packets), "tx_bytes": g(&c.tx_bytes),
-                    "rx_packets": g(&c.rx_packets), "rx_bytes": g(&c.rx_bytes),
-                    "mss_clamped": g(&c.mss_clamped), "fragmented": g(&c.fragmented),
-                    "icmp_frag_needed": g(&c.icmp_frag_needed),
-                    "gso_sends": g(&c.gso_sends), "gro_receives": g(&c.gro_receives),
-                },
-                "drops": {
-                    "no_sa": g(&c.drop_no_sa), "not_ipv4": g(&c.drop_not_ipv4), "unknown_spi": g(&c.drop_bad_spi), "replay": g(&c.drop_replay),
-                    "auth_failed": g(&c.drop_auth_failed), "bad_length": g(&c.drop_bad_length),
-                    "bad_padding": g(&c.drop_bad_padding), "bad_next_header": g(&c.drop_bad_next_header),
-                    "ts_mismatch": g(&c.drop_ts_mismatch), "ts_outbound": g(&c.drop_ts_outbound), "malformed_inner": g(&c.drop_malformed_inner),
-                    "io_errors": g(&c.io_errors),
-                },
-                "ike_drops": {
-                    "malformed": t.conn.stats().malformed, "unknown_spi": t.conn.stats().unknown_spi,
-                    "integrity_failures": t.conn.stats().integrity_failures,
-                },
-                "monitor": {
-                    "enabled": config.monitor.enabled,
-                    "alive": t.monitor.up,
-                    "consecutive_misses": t.monitor.misses,
-                    "last_rtt_ms": t.monitor.last_rtt.map(|d| d.as_secs_f64() * 1000.0),
-                },
-                "rekeys": {
-                    "child": t.conn.stats().child_rekeys,
-                    "ike": t.conn.stats().ike_rekeys,
-                    "collisions": t.conn.stats().rekey_collisions,
-                    "child_failures": t.conn.stats().child_rekey_failures,
-                },
-                "half_open_ike_sas": t.conn.half_open_count(),
-                "stray_ike_failures": t.stray_failures,
-                "next_rekey": {
-                    "ike_sa_in_secs": t.conn.ike_rekey_at().map(|r| r.saturating_duration_since(now).as_secs()),
-                    "child_sa_in_secs": t.child.as_ref().and_then(|c| t.conn.child_sa_timers().into_iter().find(|x| x.0 == c.inbound_spi)).map(|x| x.2.saturating_duration_since(now).as_secs()),
-                    "child_sa_expires_in_secs": t.child.as_ref().and_then(|c| t.conn.child_sa_timers().into_iter().find(|x| x.0 == c.inbound_spi)).map(|x| x.3.saturating_duration_since(now).as_secs()),
-                },
-                "last_error": t.last_error,
-            })
-        })
-        .collect();
+    let tunnel_status = |(i, t): (usize, &TunnelCtl)| {
+        let c = &dp.counters[i].table;
+        let stats = t.conn.stats();
+        let timers = t.child.as_ref().and_then(|c| {
+            t.conn
+                .child_sa_timers()
+                .into_iter()
+                .find(|x| x.0 == c.inbound_spi)
+        });
+        TunnelStatus {
+            name: t.cfg.name.clone(),
+            device: t.cfg.device.clone(),
+            aws_outside_address: t.cfg.aws_outside_address,
+            inside_address: t.cfg.our_inside_address(),
+            aws_inside_address: t.cfg.aws_inside_address(),
+            state: t.state(),
+            ike_sa: t.ike.as_ref().map(|k| IkeSaStatus {
+                spi_i: hex(&k.info.spi_i),
+                spi_r: hex(&k.info.spi_r),
+                initiator: k.info.initiator,
+                algorithms: k.info.suite.to_string(),
+                local: k.info.local,
+                remote: k.info.remote,
+                nat_t: k.info.local_behind_nat || k.info.remote_behind_nat,
+                local_behind_nat: k.info.local_behind_nat,
+                remote_behind_nat: k.info.remote_behind_nat,
+                peer_id: k.info.peer_id.clone(),
+                uptime_secs: now.duration_since(k.since).as_secs(),
+            }),
+            child_sa: t.child.as_ref().map(|c| ChildSaStatus {
+                inbound_spi: format!("{:#010x}", c.inbound_spi),
+                outbound_spi: format!("{:#010x}", c.outbound_spi),
+                algorithms: c.algorithms.clone(),
+                udp_encap: c.udp_encap,
+                local_ts: c.local_ts.clone(),
+                remote_ts: c.remote_ts.clone(),
+                uptime_secs: now.duration_since(c.since).as_secs(),
+            }),
+            traffic: c.traffic(),
+            drops: c.drops(),
+            ike_drops: IkeDrops {
+                malformed: stats.malformed,
+                unknown_spi: stats.unknown_spi,
+                integrity_failures: stats.integrity_failures,
+            },
+            monitor: MonitorStatus {
+                enabled: config.monitor.enabled,
+                alive: t.monitor.up,
+                consecutive_misses: t.monitor.misses,
+                last_rtt_ms: t.monitor.last_rtt.map(|d| d.as_secs_f64() * 1000.0),
+            },
+            rekeys: Rekeys {
+                child: stats.child_rekeys,
+                ike: stats.ike_rekeys,
+                collisions: stats.rekey_collisions,
+                child_failures: stats.child_rekey_failures,
+            },
+            half_open_ike_sas: t.conn.half_open_count() as u64,
+            stray_ike_failures: t.stray_failures,
+            next_rekey: NextRekey {
+                ike_sa_in_secs: t
+                    .conn
+                    .ike_rekey_at()
+                    .map(|r| r.saturating_duration_since(now).as_secs()),
+                child_sa_in_secs: timers.map(|x| x.2.saturating_duration_since(now).as_secs()),
+                child_sa_expires_in_secs: timers
+                    .map(|x| x.3.saturating_duration_since(now).as_secs()),
+            },
+            last_error: t.last_error.clone(),
+        }
+    };
     let active = failover.active().min(tunnels.len().saturating_sub(1));
-    let routes: Vec<Value> = if config.gateway.routing == Routing::Static {
+    let static_routing = config.gateway.routing == Routing::Static;
+    let routes = if static_routing {
         config
             .gateway
             .remote_cidrs
             .iter()
-            .map(|c| json!({"destination": c.to_string(), "tunnel": tunnels[active].cfg.name, "device": tunnels[active].cfg.device}))
+            .map(|c| RouteStatus {
+                destination: c.to_string(),
+                tunnel: tunnels[active].cfg.name.clone(),
+                device: tunnels[active].cfg.device.clone(),
+            })
             .collect()
     } else {
         vec![]
     };
-    json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "routing": routing_name(&config.gateway.routing),
-        "tunnels": ts,
-        "routes": routes,
-        "active_tunnel": if config.gateway.routing == Routing::Static { Some(tunnels[active].cfg.name.clone()) } else { None },
-        "failovers": failover.failovers(),
-    })
+    Status {
+        version: env!("CARGO_PKG_VERSION").into(),
+        routing: routing_mode(&config.gateway.routing),
+        tunnels: tunnels.iter().enumerate().map(tunnel_status).collect(),
+        routes,
+        active_tunnel: static_routing.then(|| tunnels[active].cfg.name.clone()),
+        failovers: failover.failovers(),
+        bgp: BgpStatus::default(),
+    }
 }
 
 async fn serve_control(listener: UnixListener, tx: mpsc::UnboundedSender<ControlRequest>) {
@@ -999,28 +1004,30 @@ async fn serve_control(listener: UnixListener, tx: mpsc::UnboundedSender<Control
             if BufReader::new(r).read_line(&mut line).await.is_err() {
                 return;
             }
-            let (otx, orx) = oneshot::channel();
-            let req = match line.trim() {
-                "status" => ControlRequest::Status(otx),
-                "down" => ControlRequest::Down(otx),
-                "keys" => ControlRequest::Keys(otx),
-                other => {
-                    let _ = w
-                        .write_all(
-                            format!(
-                                "{}\n",
-                                json!({"error": format!("unknown command {other:?}")})
-                            )
-                            .as_bytes(),
-                        )
-                        .await;
-                    return;
+            let ask = |make: fn(oneshot::Sender<Value>) -> ControlRequest| {
+                let (otx, orx) = oneshot::channel();
+                let sent = tx.send(make(otx)).is_ok();
+                async move {
+                    if sent {
+                        orx.await.ok()
+                    } else {
+                        None
+                    }
                 }
             };
-            if tx.send(req).is_err() {
-                return;
-            }
-            if let Ok(v) = orx.await {
+            let reply = match line.trim() {
+                "status" => {
+                    let (otx, orx) = oneshot::channel();
+                    if tx.send(ControlRequest::Status(otx)).is_err() {
+                        return;
+                    }
+                    orx.await.ok().and_then(|s| serde_json::to_value(&*s).ok())
+                }
+                "down" => ask(ControlRequest::Down).await,
+                "keys" => ask(ControlRequest::Keys).await,
+                other => Some(json!({"error": format!("unknown command {other:?}")})),
+            };
+            if let Some(v) = reply {
                 let _ = w.write_all(format!("{v}\n").as_bytes()).await;
             }
         });
@@ -1247,9 +1254,9 @@ impl BgpState {
         }
     }
 
-    fn status(&self, tunnels: &[TunnelCtl]) -> Value {
+    fn status(&self, tunnels: &[TunnelCtl]) -> BgpStatus {
         let now = Instant::now();
-        let sessions: Vec<Value> = self
+        let sessions = self
             .cmds
             .iter()
             .enumerate()
@@ -1257,54 +1264,55 @@ impl BgpState {
             .map(|(i, _)| {
                 let s = &self.sessions[i];
                 let sid = cgw_bgp::SessionId(i as u32);
-                let received: Vec<Value> = self
+                let received = self
                     .rib
                     .adj_rib_in(sid)
-                    .map(|(p, attrs)| {
-                        json!({
-                            "prefix": p.to_string(),
-                            "as_path": attrs.as_path.to_string(),
-                            "med": attrs.multi_exit_disc,
-                            "next_hop": attrs.next_hop.to_string(),
-                        })
+                    .map(|(p, attrs)| BgpReceivedRoute {
+                        prefix: p.to_string(),
+                        as_path: attrs.as_path.to_string(),
+                        med: attrs.multi_exit_disc,
+                        next_hop: attrs.next_hop.to_string(),
                     })
                     .collect();
-                json!({
-                    "tunnel": tunnels[i].cfg.name,
-                    "peer": tunnels[i].cfg.aws_inside_address().to_string(),
-                    "peer_asn": s.peer_asn,
-                    "state": s.state,
-                    "since_secs": s.since.map(|t| now.duration_since(t).as_secs()),
-                    "last_error": s.last_error,
-                    "received": received,
-                    "advertised": self.lan.iter().map(|r| r.prefix.to_string()).collect::<Vec<_>>(),
-                })
+                cgw::status::BgpSessionStatus {
+                    tunnel: tunnels[i].cfg.name.clone(),
+                    peer: tunnels[i].cfg.aws_inside_address(),
+                    peer_asn: s.peer_asn,
+                    state: s.state.to_string(),
+                    since_secs: s.since.map(|t| now.duration_since(t).as_secs()),
+                    last_error: s.last_error.clone(),
+                    received,
+                    advertised: self.lan.iter().map(|r| r.prefix.to_string()).collect(),
+                }
             })
             .collect();
-        let best: Vec<Value> = self
+        let installed = self
             .installed
             .keys()
             .filter_map(|p| {
                 let b = self.rib.best(p)?;
                 let t = &tunnels[b.session.0 as usize];
-                let hops: Vec<&str> = self
+                let next_hops = self
                     .rib
                     .best_paths(p)
                     .iter()
-                    .map(|r| tunnels[r.session.0 as usize].cfg.device.as_str())
+                    .map(|r| tunnels[r.session.0 as usize].cfg.device.clone())
                     .collect();
-                Some(json!({
-                    "prefix": p.to_string(),
-                    "tunnel": t.cfg.name,
-                    "device": t.cfg.device,
-                    "next_hops": hops,
-                    "local_pref": b.local_pref,
-                    "as_path": b.attributes.as_path.to_string(),
-                    "med": b.attributes.multi_exit_disc,
-                }))
+                Some(BgpInstalledRoute {
+                    prefix: p.to_string(),
+                    tunnel: t.cfg.name.clone(),
+                    device: t.cfg.device.clone(),
+                    next_hops,
+                    local_pref: b.local_pref,
+                    as_path: b.attributes.as_path.to_string(),
+                    med: b.attributes.multi_exit_disc,
+                })
             })
             .collect();
-        json!({"sessions": sessions, "installed": best})
+        BgpStatus {
+            sessions,
+            installed,
+        }
     }
 
     async fn shutdown(&mut self) {
@@ -1386,118 +1394,6 @@ fn keys_json(tunnels: &[TunnelCtl]) -> Value {
     json!({"ike_sas": ike, "esp_sas": esp})
 }
 
-/// Prometheus text exposition of the status document.
-pub fn metrics_text(s: &Value) -> String {
-    use std::fmt::Write;
-    let mut o = String::new();
-    let mut metric = |name: &str, help: &str, kind: &str, rows: Vec<(String, f64)>| {
-        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (labels, v) in rows {
-            let _ = writeln!(o, "{name}{{{labels}}} {v}");
-        }
-    };
-    let tunnels = s["tunnels"].as_array().cloned().unwrap_or_default();
-    let label = |t: &Value| format!("tunnel=\"{}\"", t["name"].as_str().unwrap_or(""));
-    let n = |v: &Value| v.as_f64().unwrap_or(0.0);
-    let per = |f: &dyn Fn(&Value) -> f64| -> Vec<(String, f64)> {
-        tunnels.iter().map(|t| (label(t), f(t))).collect()
-    };
-    metric(
-        "cgw_tunnel_up",
-        "1 when the tunnel has an IKE SA and a Child SA",
-        "gauge",
-        per(&|t| f64::from(u8::from(t["state"] == "up"))),
-    );
-    metric(
-        "cgw_monitor_alive",
-        "1 while the monitor gets answers from AWS's inside address",
-        "gauge",
-        per(&|t| f64::from(u8::from(t["monitor"]["alive"] == true))),
-    );
-    metric(
-        "cgw_tx_packets_total",
-        "Packets sent into the tunnel",
-        "counter",
-        per(&|t| n(&t["traffic"]["tx_packets"])),
-    );
-    metric(
-        "cgw_rx_packets_total",
-        "Packets received from the tunnel",
-        "counter",
-        per(&|t| n(&t["traffic"]["rx_packets"])),
-    );
-    metric(
-        "cgw_tx_bytes_total",
-        "Inner bytes sent",
-        "counter",
-        per(&|t| n(&t["traffic"]["tx_bytes"])),
-    );
-    metric(
-        "cgw_rx_bytes_total",
-        "Inner bytes received",
-        "counter",
-        per(&|t| n(&t["traffic"]["rx_bytes"])),
-    );
-    let mut drops = Vec::new();
-    let mut rekeys = Vec::new();
-    for t in &tunnels {
-        let name = t["name"].as_str().unwrap_or("");
-        for (reason, v) in t["drops"].as_object().into_iter().flatten() {
-            drops.push((format!("tunnel=\"{name}\",reason=\"{reason}\""), n(v)));
-        }
-        for kind in ["child", "ike", "collisions"] {
-            rekeys.push((
-                format!("tunnel=\"{name}\",kind=\"{kind}\""),
-                n(&t["rekeys"][kind]),
-            ));
-        }
-    }
-    metric(
-        "cgw_drops_total",
-        "Packets dropped, by reason",
-        "counter",
-        drops,
-    );
-    metric(
-        "cgw_rekeys_total",
-        "Completed rekeys (Child SA, IKE SA) and resolved collisions",
-        "counter",
-        rekeys,
-    );
-    metric(
-        "cgw_failovers_total",
-        "Static routing failovers",
-        "counter",
-        vec![(String::new(), n(&s["failovers"]))],
-    );
-    let sessions = s["bgp"]["sessions"].as_array().cloned().unwrap_or_default();
-    let blabel = |x: &Value| format!("tunnel=\"{}\"", x["tunnel"].as_str().unwrap_or(""));
-    metric(
-        "cgw_bgp_session_established",
-        "1 while the tunnel's BGP session is established",
-        "gauge",
-        sessions
-            .iter()
-            .map(|x| (blabel(x), f64::from(u8::from(x["state"] == "established"))))
-            .collect(),
-    );
-    metric(
-        "cgw_bgp_routes_received",
-        "Routes received on the tunnel's BGP session",
-        "gauge",
-        sessions
-            .iter()
-            .map(|x| {
-                (
-                    blabel(x),
-                    x["received"].as_array().map_or(0.0, |a| a.len() as f64),
-                )
-            })
-            .collect(),
-    );
-    o
-}
-
 async fn serve_metrics(
     listener: tokio::net::TcpListener,
     tx: mpsc::UnboundedSender<ControlRequest>,
@@ -1525,9 +1421,9 @@ async fn serve_metrics(
                 return;
             }
             let Ok(v) = orx.await else { return };
-            let body = metrics_text(&v);
+            let body = cgw::status::metrics_text(&v);
             let head = format!(
-                "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n",
+                "HTTP/1.0 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\n\r\n",
                 body.len()
             );
             let _ = w.write_all(head.as_bytes()).await;

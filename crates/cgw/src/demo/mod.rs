@@ -11,9 +11,9 @@ mod memory;
 mod probe;
 
 use anyhow::{anyhow, bail, Context, Result};
+use cgw::status::{Status, TunnelState, TunnelStatus};
 use clap::{Args, ValueEnum};
 use lab::Lab;
-use serde_json::Value;
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -238,7 +238,7 @@ impl Demo {
         }
     }
 
-    fn status(&self) -> Option<Value> {
+    fn status(&self) -> Option<Status> {
         status_of(&self.sock)
     }
 
@@ -387,18 +387,21 @@ impl Demo {
                     }
                     let st = s.status()?;
                     let t = tunnel(&st, &name)?;
-                    (t["state"] == "up").then_some(Some(t))
+                    (t.state == TunnelState::Up).then_some(Some(t))
                 },
             )?;
             let t = t.ok_or_else(|| anyhow!("cgw exited; see cgw.log"))?;
+            let (Some(ike), Some(child)) = (&t.ike_sa, &t.child_sa) else {
+                bail!("{name} is up without an IKE SA or Child SA in its status");
+            };
             let text = format!(
                 "{name} up ({:.1} s): {} -> {}, IKE SA {}, Child SA {} ({})",
                 d.as_secs_f64(),
-                t["ike_sa"]["local"].as_str().unwrap_or("?"),
-                t["ike_sa"]["remote"].as_str().unwrap_or("?"),
-                t["ike_sa"]["algorithms"].as_str().unwrap_or("?"),
-                t["child_sa"]["algorithms"].as_str().unwrap_or("?"),
-                if t["child_sa"]["udp_encap"] == true {
+                ike.local,
+                ike.remote,
+                ike.algorithms,
+                child.algorithms,
+                if child.udp_encap {
                     "ESP in UDP 4500"
                 } else {
                     "plain ESP"
@@ -406,11 +409,7 @@ impl Demo {
             );
             self.facts.push((
                 format!("{name} algorithms"),
-                format!(
-                    "IKE {} / ESP {}",
-                    t["ike_sa"]["algorithms"].as_str().unwrap_or("?"),
-                    t["child_sa"]["algorithms"].as_str().unwrap_or("?")
-                ),
+                format!("IKE {} / ESP {}", ike.algorithms, child.algorithms),
             ));
             self.step(true, text);
         }
@@ -420,19 +419,18 @@ impl Demo {
             Duration::from_secs(60),
         )?;
         if self.routing == DemoRouting::Bgp {
-            let st = self.status().unwrap_or_default();
+            let sessions = self.status().map(|s| s.bgp.sessions).unwrap_or_default();
             let mut meds = Vec::new();
-            for s in st["bgp"]["sessions"].as_array().into_iter().flatten() {
-                let med = s["received"]
-                    .as_array()
-                    .and_then(|r| r.iter().find(|x| x["prefix"] == lab::VPC_CIDR))
-                    .map(|x| x["med"].to_string())
-                    .unwrap_or_else(|| "-".into());
+            for s in &sessions {
+                let med = s
+                    .received
+                    .iter()
+                    .find(|x| x.prefix == lab::VPC_CIDR)
+                    .and_then(|x| x.med)
+                    .map_or_else(|| "-".into(), |m| m.to_string());
                 meds.push(format!(
                     "{} {} (AS {}, MED {med})",
-                    s["tunnel"].as_str().unwrap_or("?"),
-                    s["state"].as_str().unwrap_or("?"),
-                    s["peer_asn"]
+                    s.tunnel, s.state, s.peer_asn
                 ));
             }
             self.step(
@@ -490,7 +488,7 @@ impl Demo {
         let old_spi = self
             .status()
             .and_then(|st| tunnel(&st, "tunnel1"))
-            .map(|t| t["ike_sa"]["spi_i"].clone())
+            .and_then(|t| t.ike_sa.map(|k| k.spi_i))
             .unwrap_or_default();
         self.lab.kill("aws1")?;
         self.lab.vpc_uses(0, false)?;
@@ -542,7 +540,8 @@ impl Demo {
             |s| {
                 let st = s.status()?;
                 let t = tunnel(&st, "tunnel1")?;
-                (t["state"] == "up" && t["ike_sa"]["spi_i"] != old_spi).then_some(())
+                let new_spi = t.ike_sa.as_ref().is_some_and(|k| k.spi_i != old_spi);
+                (t.state == TunnelState::Up && new_spi).then_some(())
             },
         )?;
         let aws1_sock = self.lab.dir.join("aws.sock-1");
@@ -556,12 +555,8 @@ impl Demo {
             Duration::from_secs(30),
             |_| {
                 let st = status_of(&aws1_sock)?;
-                let up = tunnel(&st, "aws-tunnel1")?["state"] == "up";
-                let routed = !bgp
-                    || st["bgp"]["installed"]
-                        .as_array()?
-                        .iter()
-                        .any(|r| r["prefix"] == lab::LAN);
+                let up = tunnel(&st, "aws-tunnel1")?.state == TunnelState::Up;
+                let routed = !bgp || st.bgp.installed.iter().any(|r| r.prefix == lab::LAN);
                 (up && routed).then_some(())
             },
         )?;
@@ -630,14 +625,13 @@ impl Demo {
         self.wait(what, timeout, move |s| {
             let st = s.status()?;
             let via = if bgp {
-                st["bgp"]["installed"]
-                    .as_array()?
-                    .iter()
-                    .find(|r| r["prefix"] == lab::VPC_CIDR)?["tunnel"]
-                    .as_str()?
-                    .to_string()
+                st.bgp
+                    .installed
+                    .into_iter()
+                    .find(|r| r.prefix == lab::VPC_CIDR)?
+                    .tunnel
             } else {
-                st["active_tunnel"].as_str()?.to_string()
+                st.active_tunnel?
             };
             (via == tunnel).then_some(())
         })
@@ -710,16 +704,12 @@ fn ping_vpc(count: u16) -> Result<(usize, usize, f64)> {
     Ok((answered.len(), rtts.len(), avg))
 }
 
-fn tunnel(st: &Value, name: &str) -> Option<Value> {
-    st["tunnels"]
-        .as_array()?
-        .iter()
-        .find(|t| t["name"] == name)
-        .cloned()
+fn tunnel(st: &Status, name: &str) -> Option<TunnelStatus> {
+    st.tunnels.iter().find(|t| t.name == name).cloned()
 }
 
 /// The status document of the daemon behind control socket `path`, if it answers.
-fn status_of(path: &Path) -> Option<Value> {
+fn status_of(path: &Path) -> Option<Status> {
     let mut s = std::os::unix::net::UnixStream::connect(path).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     s.write_all(b"status\n").ok()?;

@@ -487,7 +487,7 @@ secrets {{
     }
 
     /// `cgw status --json` from the daemon (or emulated endpoint) behind control socket `sock`.
-    pub fn status_at(&self, cgw: &str, sock: &str) -> serde_json::Value {
+    pub fn status_at(&self, cgw: &str, sock: &str) -> cgw::status::Status {
         let out = self.exec("cgw", &[cgw, "status", "--json", "--socket", sock]);
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("status JSON: {e}: {out}"))
     }
@@ -501,16 +501,11 @@ secrets {{
     }
 
     /// `cgw status --json` from the lab's cgw.
-    pub fn status(&self, cgw: &str) -> serde_json::Value {
+    pub fn status(&self, cgw: &str) -> cgw::status::Status {
         let sock = self.dir.join("cgw.sock");
-        let out = self.exec(
-            "cgw",
-            &[cgw, "status", "--json", "--socket", sock.to_str().unwrap()],
-        );
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("status JSON: {e}: {out}"))
+        self.status_at(cgw, sock.to_str().unwrap())
     }
 
-    /// Dumps logs on failure to help whoever reads the CI output.
     pub fn dump_logs(&self) {
         eprintln!("----- cgw log -----\n{}", self.cgw_log());
         for i in 0..2 {
