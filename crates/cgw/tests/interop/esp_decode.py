@@ -6,7 +6,8 @@ Reads a capture (tcpdump -w) and the ESP keys cgw wrote with `cgw keys --wiresha
 IP protocol 50, and UDP-encapsulated ESP on port 4500, RFC 3948) and prints one JSON document:
 
   {"sas": [{"spi": "0x...", "src": ..., "dst": ..., "decrypted": n, "failed": n}],
-   "unknown_spi": n, "packets": [{"spi", "src", "dst", "inner_src", "inner_dst",
+   "gso_runs": n (captured UDP GSO runs, split into their ESP packets),
+   "unknown_spi": n, "errors": [first failures, in words], "packets": [{"spi", "src", "dst", "inner_src", "inner_dst",
                                   "inner_proto", "payload_hex"}]}
 
 `packets` holds the inner IPv4 packets in capture order (payload of UDP/ICMP, first 64 bytes).
@@ -81,46 +82,37 @@ def esp_bytes(pkt):
     return None
 
 
+def gso_segments(data):
+    """A capture taken before UDP GSO segmentation holds several ESP packets in one UDP
+    payload: equal-sized segments (the last may be shorter), each with the same SPI and the
+    next sequence number. Returns the segments, or [data] when it is one packet."""
+    spi, seq = data[:4], int.from_bytes(data[4:8], "big")
+    for size in range(16, len(data) - 8):
+        if data[size : size + 4] == spi and int.from_bytes(data[size + 4 : size + 8], "big") == seq + 1:
+            parts = [data[i : i + size] for i in range(0, len(data), size)]
+            seqs = [int.from_bytes(p[4:8], "big") for p in parts]
+            if all(p[:4] == spi for p in parts) and seqs == list(range(seq, seq + len(parts))):
+                return parts
+    return [data]
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
     sas = load_sas(sys.argv[2])
-    unknown = 0
+    counts = {"unknown": 0}
+    gso_runs = 0
     packets = []
+    errors = []
     for pkt in rdpcap(sys.argv[1]):
-        data = esp_bytes(pkt)
-        if data is None:
+        whole = esp_bytes(pkt)
+        if whole is None:
             continue
-        spi = int.from_bytes(data[:4], "big")
-        entry = sas.get(spi)
-        if entry is None:
-            unknown += 1
-            continue
-        outer = IP(bytes(IP(src=pkt[IP].src, dst=pkt[IP].dst, proto=50) / Raw(data)))
-        try:
-            inner = entry["sa"].decrypt(outer)
-        except Exception:  # integrity failure, bad padding: counted, not fatal
-            entry["bad"] += 1
-            continue
-        entry["ok"] += 1
-        if not isinstance(inner, IP):
-            inner = IP(bytes(inner))
-        body = inner.payload
-        if UDP in inner:
-            body = inner[UDP].payload
-        elif ICMP in inner:
-            body = inner[ICMP].payload
-        packets.append(
-            {
-                "spi": "0x%08x" % spi,
-                "src": pkt[IP].src,
-                "dst": pkt[IP].dst,
-                "inner_src": inner.src,
-                "inner_dst": inner.dst,
-                "inner_proto": inner.proto,
-                "payload_hex": bytes(body)[:64].hex(),
-            }
-        )
+        parts = gso_segments(whole)
+        gso_runs += len(parts) > 1
+        for data in parts:
+            decode_one(pkt, data, sas, packets, errors, counts)
+    unknown = counts["unknown"]
     print(
         json.dumps(
             {
@@ -130,9 +122,47 @@ def main():
                     for spi, e in sas.items()
                 ],
                 "unknown_spi": unknown,
+                "gso_runs": gso_runs,
+                "errors": errors,
                 "packets": packets,
             }
         )
+    )
+
+
+def decode_one(pkt, data, sas, packets, errors, counts):
+    """Decrypts one ESP packet of outer packet `pkt` and records the result."""
+    spi = int.from_bytes(data[:4], "big")
+    entry = sas.get(spi)
+    if entry is None:
+        counts["unknown"] += 1
+        return
+    outer = IP(bytes(IP(src=pkt[IP].src, dst=pkt[IP].dst, proto=50) / Raw(data)))
+    try:
+        inner = entry["sa"].decrypt(outer)
+    except Exception as e:  # integrity failure, bad padding: counted, not fatal
+        entry["bad"] += 1
+        if len(errors) < 10:
+            errors.append("0x%08x %s->%s len %d: %r" % (spi, pkt[IP].src, pkt[IP].dst, len(data), e))
+        return
+    entry["ok"] += 1
+    if not isinstance(inner, IP):
+        inner = IP(bytes(inner))
+    body = inner.payload
+    if UDP in inner:
+        body = inner[UDP].payload
+    elif ICMP in inner:
+        body = inner[ICMP].payload
+    packets.append(
+        {
+            "spi": "0x%08x" % spi,
+            "src": pkt[IP].src,
+            "dst": pkt[IP].dst,
+            "inner_src": inner.src,
+            "inner_dst": inner.dst,
+            "inner_proto": inner.proto,
+            "payload_hex": bytes(body)[:64].hex(),
+        }
     )
 
 
