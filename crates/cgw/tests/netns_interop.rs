@@ -37,7 +37,7 @@ fn script(name: &str) -> String {
     format!("{INTEROP}/{name}")
 }
 
-fn log_lines_after<'a>(log: &'a str, mark: usize) -> impl Iterator<Item = &'a str> {
+fn log_lines_after(log: &str, mark: usize) -> impl Iterator<Item = &str> {
     log.lines().skip(mark)
 }
 
