@@ -407,7 +407,10 @@ fn esp_proposal_mismatch_keeps_the_ike_sa() {
     b.esp_proposals = vec![EspProposal::suite_b_gcm_256()];
     let mut p = Pair::new(a, b, 12);
     p.a.initiate(p.now);
-    p.drive(200);
+    assert!(
+        p.drive_until(200, |p| !child_failures(&p.a_events).is_empty()
+            && !child_failures(&p.b_events).is_empty())
+    );
     assert!(
         p.a.is_established() && p.b.is_established(),
         "IKE SA stays up (RFC 7296 1.2)"
@@ -421,6 +424,28 @@ fn esp_proposal_mismatch_keeps_the_ike_sa() {
         [IkeError::NoProposalChosenByUs { .. }]
     ));
     assert!(child_sas(&p.a_events).is_empty() && child_sas(&p.b_events).is_empty());
+    assert_childless_ike_sa_goes_after_the_grace(p);
+}
+
+/// An IKE SA without a Child SA carries nothing: 10 s later it is deleted and reported
+/// (`NoChildSa`), so that the driver sets up a new IKE SA with a new Child SA.
+fn assert_childless_ike_sa_goes_after_the_grace(mut p: Pair) {
+    let start = p.now;
+    p.run_until(start + Duration::from_secs(9));
+    assert!(p.a.is_established() && ike_failures(&p.a_events).is_empty());
+    p.run_until(start + Duration::from_secs(12));
+    let failures: Vec<_> = ike_failures(&p.a_events)
+        .into_iter()
+        .chain(ike_failures(&p.b_events))
+        .collect();
+    assert!(
+        !failures.is_empty()
+            && failures
+                .iter()
+                .all(|e| matches!(e, IkeError::NoChildSa { secs: 10 })),
+        "the childless IKE SA is deleted by one side, or both at once: {failures:?}"
+    );
+    assert!(p.drive_until(100, |p| p.a.ike_sa_count() == 0 && p.b.ike_sa_count() == 0));
 }
 
 #[test]
@@ -465,7 +490,7 @@ fn traffic_selectors_are_narrowed_or_refused() {
     )];
     let mut p = Pair::new(a, b, 14);
     p.a.initiate(p.now);
-    p.drive(200);
+    assert!(p.drive_until(200, |p| !child_failures(&p.a_events).is_empty()));
     assert!(p.a.is_established());
     assert!(matches!(
         child_failures(&p.a_events).as_slice(),

@@ -593,3 +593,130 @@ fn dpd_names_the_unanswered_exchange_and_counts_esp_as_life() {
         "peer not responding: no answer to CREATE_CHILD_SA in 30 s (3 retransmissions)"
     );
 }
+
+/// Rewrites the proposal number of the ESP SA in an IKE_AUTH response to 1.
+fn esp_choice_numbered_1(ex: ExchangeType, ps: &mut Vec<Payload>) {
+    if ex == ExchangeType::IKE_AUTH {
+        for p in ps.iter_mut() {
+            if let Payload::Sa(sa) = p {
+                for x in &mut sa.proposals {
+                    x.number = 1;
+                }
+            }
+        }
+    }
+}
+
+/// Found against ryke (C1, C4): a responder that accepts our proposal #2 but numbers its
+/// answer #1 (RFC 7296 3.3.1: the number MUST match) is refused, and the Child SA it
+/// installed is deleted on its side; 10 s later the childless IKE SA goes too.
+#[test]
+fn an_esp_choice_under_the_wrong_proposal_number_is_refused_and_deleted_on_the_peer() {
+    let (mut a, mut b) = Pair::configs(PSK);
+    a.esp_proposals = vec![
+        EspProposal::single(
+            cgw_ike::Encr::AesCbc256,
+            Some(cgw_ike::Integ::HmacSha2_256_128),
+            None,
+        ),
+        EspProposal::suite_b_gcm_256(),
+    ];
+    b.esp_proposals = vec![EspProposal::suite_b_gcm_256()];
+    b.test_response_filter = Some(esp_choice_numbered_1);
+    let mut p = Pair::new(a, b, 21);
+    p.a.initiate(p.now);
+    assert!(p.drive_until(200, |p| !cgw_tests::child_failures(&p.a_events).is_empty()));
+    let err = cgw_tests::child_failures(&p.a_events)[0].to_string();
+    assert!(
+        err.contains("chose aes256gcm16 as proposal #1, which we did not offer there"),
+        "{err}"
+    );
+    // B installed its half; A's Delete removes it.
+    assert_eq!(child_sas(&p.b_events).len(), 1);
+    assert!(p.drive_until(50, |p| p.b.child_sa_count() == 0
+        && !p.a.exchange_in_flight()));
+    assert!(p.a.is_established() && p.b.is_established());
+    let start = p.now;
+    p.run_until(start + Duration::from_secs(11));
+    assert!(
+        ike_failures(&p.a_events)
+            .iter()
+            .chain(ike_failures(&p.b_events).iter())
+            .any(|e| matches!(e, IkeError::NoChildSa { .. })),
+        "A: {:?} B: {:?}",
+        p.a_events,
+        p.b_events
+    );
+}
+
+/// Found against ryke (C2): the peer deletes the only Child SA and makes no new one. The
+/// IKE SA is then deleted after 10 s (never at once: a peer may follow with a new Child
+/// SA), and the driver's next IKE SA brings a new Child SA.
+#[test]
+fn a_peer_that_deletes_the_only_child_sa_leads_to_a_new_ike_sa_after_10_s() {
+    let (a, b) = Pair::configs(PSK);
+    let mut p = Pair::new(a, b, 22);
+    p.a.initiate(p.now);
+    assert!(p.drive_until(100, |p| p.a.child_sa_count() == 1
+        && p.b.child_sa_count() == 1));
+    let spi = child_sas(&p.b_events)[0].inbound_spi;
+    assert!(p.b.delete_child_sa(p.now, spi));
+    assert!(!p.b.delete_child_sa(p.now, spi), "one Delete at a time");
+    assert!(p.drive_until(50, |p| p.a.child_sa_count() == 0
+        && p.b.child_sa_count() == 0));
+    let gone = p.now;
+    p.run_until(gone + Duration::from_secs(9));
+    assert!(p.a.is_established(), "not before the grace");
+    assert!(ike_failures(&p.a_events).is_empty());
+    p.run_until(gone + Duration::from_secs(11));
+    let f = ike_failures(&p.a_events);
+    assert!(
+        matches!(f.as_slice(), [IkeError::NoChildSa { secs: 10 }]),
+        "{f:?} / B {:?}",
+        ike_failures(&p.b_events)
+    );
+    assert!(f[0].to_string().contains("no Child SA for 10 s"));
+    assert!(p.drive_until(50, |p| p.a.ike_sa_count() == 0 && p.b.ike_sa_count() == 0));
+    // What the daemon does next: a new IKE SA, with a new Child SA.
+    p.a.initiate(p.now);
+    assert!(p.drive_until(100, |p| p.a.child_sa_count() == 1
+        && p.b.child_sa_count() == 1));
+    assert_eq!(child_sas(&p.a_events).len(), 2);
+}
+
+/// Found against ryke (C3): the responder answers IKEV2_FRAGMENTATION_SUPPORTED only to an
+/// initiator that sent it (RFC 7383 2.3).
+#[test]
+fn fragmentation_support_is_announced_only_in_answer() {
+    use cgw_wire::{Message, NotifyType as N, PayloadType};
+    for with in [true, false] {
+        let (a, b) = Pair::configs(PSK);
+        let rng = || Box::new(cgw_crypto::SystemRandom::new());
+        let mut a = Connection::new(a, rng());
+        let mut b = Connection::new(b, rng());
+        let now = Instant::now();
+        a.initiate(now);
+        let t = a.poll_transmit().unwrap();
+        let mut m = Message::parse(&t.contents).unwrap();
+        if !with {
+            m.payloads.retain(|p| {
+                !matches!(p, Payload::Notify(n) if n.notify_type == N::IKEV2_FRAGMENTATION_SUPPORTED)
+            });
+        }
+        let mut body = Vec::new();
+        let first = cgw_wire::emit_payload_chain(&m.payloads, PayloadType::NONE, &mut body);
+        let mut h = m.header;
+        h.next_payload = first;
+        h.length = (cgw_wire::IKE_HEADER_LEN + body.len()) as u32;
+        let mut out = Vec::new();
+        h.emit(&mut out);
+        out.extend_from_slice(&body);
+        b.handle_datagram(now, t.remote, t.local, &out);
+        let r = Message::parse(&b.poll_transmit().unwrap().contents).unwrap();
+        assert_eq!(
+            r.notify(N::IKEV2_FRAGMENTATION_SUPPORTED).is_some(),
+            with,
+            "initiator sent it: {with}"
+        );
+    }
+}

@@ -335,7 +335,37 @@ impl Connection {
                 }
             }
         }
-        self.reap();
+        self.settle(now);
+    }
+
+    /// Deletes one Child SA (an INFORMATIONAL request with a Delete payload naming its
+    /// inbound SPI), as an operator's command would. Returns false if there is no such
+    /// installed Child SA, or an exchange is in flight on its IKE SA (try again later).
+    pub fn delete_child_sa(&mut self, now: Instant, inbound_spi: u32) -> bool {
+        use crate::sa::ChildState;
+        let Some(idx) = self.sas.iter().position(|s| {
+            s.state == SaState::Established
+                && s.outstanding.is_none()
+                && s.children.iter().any(|c| {
+                    c.inbound_spi == inbound_spi
+                        && matches!(c.state, ChildState::Installed | ChildState::Rekeyed)
+                })
+        }) else {
+            return false;
+        };
+        if let Some(c) = self.sas[idx]
+            .children
+            .iter_mut()
+            .find(|c| c.inbound_spi == inbound_spi)
+        {
+            c.state = ChildState::Deleting;
+        }
+        self.start_informational(
+            idx,
+            now,
+            informational::InfoKind::DeleteChild(vec![inbound_spi]),
+        );
+        true
     }
 
     /// Sends an empty INFORMATIONAL request (a liveness check, "DPD") on the established IKE
@@ -398,7 +428,7 @@ impl Connection {
             } else {
                 self.stats.unexpected += 1;
             }
-            self.reap();
+            self.settle(now);
             return;
         }
         let Some(idx) = self.find_sa(&h) else {
@@ -407,7 +437,7 @@ impl Connection {
         };
         if h.exchange == ExchangeType::IKE_SA_INIT {
             self.handle_ike_sa_init_response(idx, now, local, remote, &msg, data);
-            self.reap();
+            self.settle(now);
             return;
         }
         let payloads = match self.sas[idx].decrypt(&msg, data) {
@@ -503,7 +533,7 @@ impl Connection {
                 self.stats.unexpected += 1;
             }
         }
-        self.reap();
+        self.settle(now);
     }
 
     /// Finds the IKE SA a non-IKE_SA_INIT-request message belongs to.
@@ -580,16 +610,35 @@ impl Connection {
             }
             self.stats.retransmitted_requests += 1;
         }
-        self.reap();
+        self.settle(now);
     }
 
     /// Starts the rekeys and deletes whose time has come, one exchange per IKE SA at a time.
     fn lifecycle_timers(&mut self, now: Instant) {
         for idx in 0..self.sas.len() {
-            let sa = &self.sas[idx];
+            let sa = &mut self.sas[idx];
             if sa.state != SaState::Established || sa.outstanding.is_some() {
                 continue;
             }
+            // An IKE SA left without any Child SA (the peer deleted the last one, or the
+            // first was refused) carries nothing: after a grace it is deleted, so that the
+            // driver's new IKE SA brings a new Child SA.
+            if let Some(since) = sa.childless_since {
+                if now >= since + CHILDLESS_GRACE {
+                    let spi_i = sa.spi_i;
+                    sa.failure_reported = true;
+                    self.events.push_back(Event::IkeSaFailed {
+                        spi_i,
+                        error: IkeError::NoChildSa {
+                            secs: now.duration_since(since).as_secs(),
+                        },
+                        stray: false,
+                    });
+                    self.start_informational(idx, now, informational::InfoKind::DeleteIke);
+                }
+                continue;
+            }
+            let sa = &self.sas[idx];
             // Hard lifetime: a Child SA that could not be rekeyed in time goes.
             if let Some(c) = sa.children.iter().find(|c| {
                 now >= c.hard_deadline()
@@ -680,7 +729,8 @@ impl Connection {
                             _ => None,
                         })
                         .min();
-                    [child, s.rekey_at].into_iter().flatten().min()
+                    let childless = s.childless_since.map(|t| t + CHILDLESS_GRACE);
+                    [child, s.rekey_at, childless].into_iter().flatten().min()
                 } else {
                     None
                 };
@@ -864,7 +914,36 @@ impl Connection {
     fn reap(&mut self) {
         self.sas.retain(|s| s.state != SaState::Dead);
     }
+
+    /// After every input: drops dead IKE SAs and notes when an established IKE SA was left
+    /// without any Child SA (the start of its [`CHILDLESS_GRACE`]).
+    fn settle(&mut self, now: Instant) {
+        self.reap();
+        // A new IKE SA from a rekey gets its Child SAs when the old one is deleted.
+        let heirs: Vec<crate::sa::IkeSpis> = self
+            .sas
+            .iter()
+            .filter_map(|s| s.successor.or(s.passive_rekey.as_ref().map(|p| p.0)))
+            .collect();
+        for sa in &mut self.sas {
+            if sa.state == SaState::Established
+                && sa.children.is_empty()
+                && sa.successor.is_none()
+                && sa.passive_rekey.is_none()
+                && !heirs.contains(&(sa.spi_i, sa.spi_r))
+            {
+                sa.childless_since.get_or_insert(now);
+            } else {
+                sa.childless_since = None;
+            }
+        }
+    }
 }
+
+/// How long an established IKE SA may go without any Child SA before it is deleted (and the
+/// driver sets up a new one). Long enough for a peer that deletes a Child SA to follow with
+/// a new one of its own, short enough that a tunnel does not blackhole traffic for long.
+pub(crate) const CHILDLESS_GRACE: Duration = Duration::from_secs(10);
 
 /// Wait before retransmission number `n + 1`.
 pub(crate) fn retransmit_timeout(rt: &crate::RetransmitConfig, n: u32) -> Duration {

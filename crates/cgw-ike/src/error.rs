@@ -100,6 +100,14 @@ pub enum IkeError {
         /// Its inbound SPI.
         inbound_spi: u32,
     },
+    /// The IKE SA has carried no Child SA for a while (the peer deleted the last one, or
+    /// the first could not be created): it is deleted so that a new IKE SA brings a new
+    /// Child SA. A gateway's IKE SA without a Child SA carries no traffic.
+    #[error("the IKE SA has had no Child SA for {secs} s (the peer deleted it, or it could not be created: see the error before): deleting the IKE SA to set up a new one")]
+    NoChildSa {
+        /// How long it has been without one.
+        secs: u64,
+    },
     /// Something the RFC forbids.
     #[error("protocol error: {0}")]
     Protocol(String),

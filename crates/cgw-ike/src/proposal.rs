@@ -363,9 +363,21 @@ pub(crate) fn parse_esp_choice(sa: &SaPayload) -> Option<(EspSuite, [u8; 4])> {
     ))
 }
 
-/// Whether a suite the responder chose is one we offered.
-pub(crate) fn ike_acceptable(ours: &[IkeProposal], s: &IkeSuite) -> bool {
-    ours.iter().any(|o| {
+/// The number of the (single) proposal in a responder's SA payload; 0 if there is none.
+pub(crate) fn chosen_number(sa: &SaPayload) -> u8 {
+    sa.proposals.first().map_or(0, |p| p.number)
+}
+
+/// Our proposal with this number (1-based, as we numbered them in the offer).
+fn numbered<T>(ours: &[T], number: u8) -> Option<&T> {
+    usize::from(number).checked_sub(1).and_then(|i| ours.get(i))
+}
+
+/// Whether a suite the responder chose is in the proposal of ours whose number it names
+/// (RFC 7296 3.3.1: "the proposal number in the SA payload MUST match the number on the
+/// proposal sent that was accepted").
+pub(crate) fn ike_acceptable(ours: &[IkeProposal], number: u8, s: &IkeSuite) -> bool {
+    numbered(ours, number).into_iter().any(|o| {
         o.encr.contains(&s.encr)
             && o.prf.contains(&s.prf)
             && o.dh.contains(&s.dh)
@@ -376,9 +388,14 @@ pub(crate) fn ike_acceptable(ours: &[IkeProposal], s: &IkeSuite) -> bool {
     })
 }
 
-/// Whether an ESP suite the responder chose is one we offered.
-pub(crate) fn esp_acceptable(ours: &[EspProposal], s: &EspSuite, with_dh: bool) -> bool {
-    ours.iter().any(|o| {
+/// Whether an ESP suite the responder chose is in the proposal of ours whose number it names.
+pub(crate) fn esp_acceptable(
+    ours: &[EspProposal],
+    number: u8,
+    s: &EspSuite,
+    with_dh: bool,
+) -> bool {
+    numbered(ours, number).into_iter().any(|o| {
         o.encr.contains(&s.encr)
             && match s.integ {
                 Some(i) => o.integ.contains(&i),

@@ -174,6 +174,9 @@ pub(crate) struct IkeSa {
     /// We are deleting this IKE SA because of a failure already reported as
     /// `IkeSaFailed`: its Delete then ends without another event.
     pub(crate) failure_reported: bool,
+    /// Since when this established IKE SA has had no Child SA at all (see
+    /// [`CHILDLESS_GRACE`](crate::connection::CHILDLESS_GRACE)).
+    pub(crate) childless_since: Option<Instant>,
 }
 
 /// SPIs of an IKE SA.
@@ -234,6 +237,7 @@ impl IkeSa {
             peer_fragmentation: false,
             fragments: None,
             failure_reported: false,
+            childless_since: None,
         }
     }
 

@@ -401,3 +401,398 @@ dpd_interval_secs = 3
         t0.elapsed().as_secs_f64()
     );
 }
+
+/// The ryke-peer binary (`.ci/run` builds it from `tests/interop/ryke-peer`).
+fn ryke_peer() -> String {
+    let path = std::env::var("CGW_RYKE_PEER").unwrap_or_else(|_| {
+        format!(
+            "{}/../../target/interop/release/ryke-peer",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    });
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "{path} is missing: build it with `cargo build --release --locked --manifest-path \
+         crates/cgw/tests/interop/ryke-peer/Cargo.toml --target-dir target/interop` (.ci/run \
+         does), or set CGW_RYKE_PEER"
+    );
+    path
+}
+
+/// Starts ryke-peer in the first AWS namespace with its TUN `rk0` (10.200.0.1/16 behind
+/// it, AWS's inside address on it) and returns its control FIFO.
+fn start_ryke(lab: &mut Lab, psk: &str, mode: &str) -> std::path::PathBuf {
+    let ctl = lab.dir.join("ryke.ctl");
+    let peer = ryke_peer();
+    lab.spawn(
+        "aws1",
+        &[
+            &peer,
+            "--mode",
+            mode,
+            "--local",
+            &AWS[0].to_string(),
+            "--peer",
+            &CGW_PUBLIC.to_string(),
+            "--psk",
+            psk,
+            "--tun",
+            "rk0",
+            "--ctl",
+            ctl.to_str().unwrap(),
+        ],
+        "ryke.log",
+        &[],
+    );
+    wait_for(
+        Duration::from_secs(10),
+        || lab.try_exec("aws1", &["ip", "link", "show", "rk0"]).0,
+        "ryke-peer's TUN device",
+    );
+    for cmd in [
+        format!("addr add {ECHO}/16 dev rk0"),
+        format!("addr add {}/30 dev rk0", AWS_INSIDE[0]),
+        "link set rk0 up".to_string(),
+    ] {
+        let mut args = vec!["ip"];
+        args.extend(cmd.split_whitespace());
+        lab.exec("aws1", &args);
+    }
+    ctl
+}
+
+/// A command to ryke-peer through its control FIFO.
+fn ryke_ctl(ctl: &std::path::Path, cmd: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(ctl)
+        .unwrap_or_else(|e| panic!("ryke-peer's control FIFO {}: {e}", ctl.display()));
+    writeln!(f, "{cmd}").unwrap();
+}
+
+fn ryke_cgw_toml(sock: &str, psk: &str, startup: &str) -> String {
+    // ryke: AES-GCM only for IKE (it negotiates CBC but cannot use it), ESP aes256gcm16
+    // without PFS as the first proposal (it answers #1 AES-GCM whatever it was offered and
+    // drops KE). Child SAs of 20 s (rekeyed after 15 s), IKE SA of 40 s.
+    format!(
+        r#"[gateway]
+local_address = "{CGW_PUBLIC}"
+routing = "static"
+remote_cidrs = ["10.200.0.0/16"]
+control_socket = "{sock}"
+lab_mode = true
+
+[monitor]
+enabled = false
+
+[[tunnel]]
+aws_outside_address = "{}"
+psk = "{psk}"
+inside_cidr = "{}"
+startup_action = "{startup}"
+ike_proposals = ["aes256gcm16-prfsha256-modp2048"]
+esp_proposals = ["aes256gcm16"]
+ike_lifetime_secs = 40
+child_lifetime_secs = 20
+rekey_margin_secs = 5
+rekey_fuzz_percent = 0
+dpd_interval_secs = 3
+"#,
+        AWS[0], INSIDE[0]
+    )
+}
+
+fn ping_summary(out: &str) -> String {
+    out.lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// cgw (initiator) against ryke 0.3.0 (responder, driven by ryke-peer): ESP both ways
+/// decrypted by scapy, pings both ways through Child SA rekeys from both sides and an IKE SA
+/// rekey without loss, DPD both ways, the peer deleting the only Child SA (cgw sets up a new
+/// IKE SA after 10 s), Delete on `cgw down`. ryke's bug (it takes the optional IDr for IDi)
+/// is worked around in ryke-peer (`--idr-fix`, on by default).
+#[test]
+fn ryke_responder_carries_esp_through_rekeys_from_both_sides_dpd_and_deletes() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let py = python();
+    let t0 = Instant::now();
+    let mut lab = Lab::new("rk", false, Default::default());
+    let psk = "Interop.Ryke_Key_0123456789";
+    let peer = AWS[0].to_string();
+    let ctl = start_ryke(&mut lab, psk, "responder");
+    lab.spawn(
+        "aws1",
+        &[&py, "-u", &script("echo_server.py"), ECHO, "7"],
+        "echo.log",
+        &[],
+    );
+    let sock = lab.dir.join("cgw.sock").to_str().unwrap().to_string();
+    let cfg = lab.write("cgw.toml", &ryke_cgw_toml(&sock, psk, "initiate"));
+    let pid = lab.spawn(
+        "cgw",
+        &[
+            CGW,
+            "up",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--log-level",
+            "debug",
+        ],
+        "cgw.log",
+        &[],
+    );
+    lab.cgw_pid = Some(pid);
+    wait_for(
+        Duration::from_secs(10),
+        || std::path::Path::new(&sock).exists(),
+        "cgw's control socket",
+    );
+    wait_for(
+        Duration::from_secs(20),
+        || status(&lab, &sock).tunnels[0].state == TunnelState::Up,
+        "the tunnel to ryke up",
+    );
+    let st = status(&lab, &sock);
+    let t = &st.tunnels[0];
+    let (ike, child) = (t.ike_sa.as_ref().unwrap(), t.child_sa.as_ref().unwrap());
+    assert_eq!(ike.algorithms, "aes256gcm16-prfsha256-modp2048", "{t:#?}");
+    assert_eq!(child.algorithms, "aes256gcm16", "{t:#?}");
+    assert!(!child.udp_encap, "no NAT: plain ESP (IP protocol 50)");
+    assert!(
+        lab.read("ryke.log")
+            .contains("workaround: removed the optional IDr"),
+        "the named workaround was used"
+    );
+
+    // ESP both ways, by scapy with cgw's keys.
+    let decoded = capture_and_decode(&mut lab, &sock, &py, |lab| {
+        lab.exec(
+            "cgw",
+            &[
+                &py,
+                &script("probe.py"),
+                "udp",
+                ECHO,
+                "7",
+                "3",
+                "cgw-interop",
+            ],
+        );
+    });
+    assert_both_ways(&decoded, &peer, b"ping0-cgw-interop");
+
+    // DPD both ways.
+    ryke_ctl(&ctl, "dpd");
+    wait_for(
+        Duration::from_secs(5),
+        || lab.read("ryke.log").contains("our liveness check answered"),
+        "cgw to answer ryke's liveness check",
+    );
+    wait_for(
+        Duration::from_secs(10),
+        || {
+            lab.read("ryke.log")
+                .contains("liveness check (DPD) from peer")
+        },
+        "ryke to answer cgw's liveness check",
+    );
+
+    // Pings both ways for 36 s: Child SA rekeys by cgw (every 15 s) and one by ryke, and
+    // the IKE SA rekey at 35 s; not one ping may be lost.
+    let out1 = lab.dir.join("ping-out.txt");
+    let out2 = lab.dir.join("ping-in.txt");
+    let p1 = lab.spawn(
+        "cgw",
+        &["ping", "-i", "0.2", "-c", "180", "-W", "1", ECHO],
+        "ping-out.txt",
+        &[],
+    );
+    let p2 = lab.spawn(
+        "aws1",
+        &[
+            "ping",
+            "-i",
+            "0.5",
+            "-c",
+            "72",
+            "-W",
+            "1",
+            "-I",
+            ECHO,
+            "169.254.10.2",
+        ],
+        "ping-in.txt",
+        &[],
+    );
+    std::thread::sleep(Duration::from_secs(10));
+    ryke_ctl(&ctl, "rekey-child");
+    for p in [p1, p2] {
+        lab.wait_exit(p, Duration::from_secs(60))
+            .expect("the pings end");
+    }
+    let (s1, s2) = (
+        ping_summary(&std::fs::read_to_string(&out1).unwrap()),
+        ping_summary(&std::fs::read_to_string(&out2).unwrap()),
+    );
+    let st = status(&lab, &sock);
+    let t = &st.tunnels[0];
+    let ryke = lab.read("ryke.log");
+    println!(
+        "ryke: cgw -> ryke {s1}; ryke -> cgw {s2}; {} Child and {} IKE rekeys",
+        t.rekeys.child, t.rekeys.ike
+    );
+    assert!(s1.contains(" 0% packet loss"), "cgw -> ryke: {s1}");
+    assert!(s2.contains(" 0% packet loss"), "ryke -> cgw: {s2}");
+    assert!(
+        ryke.contains("our Child rekey done"),
+        "ryke's own rekey:\n{ryke}"
+    );
+    assert!(t.rekeys.child >= 3, "two by cgw, one by ryke: {t:#?}");
+    assert!(t.rekeys.ike >= 1, "{t:#?}");
+    assert_eq!(t.rekeys.child_failures, 0, "{t:#?}");
+    assert_eq!(
+        t.drops.replay + t.drops.auth_failed + t.drops.unknown_spi,
+        0,
+        "{t:#?}"
+    );
+
+    // The peer deletes the only Child SA and makes no new one: 10 s later cgw deletes the
+    // childless IKE SA and sets up a new one.
+    let old_ike = t.ike_sa.as_ref().unwrap().spi_i.clone();
+    ryke_ctl(&ctl, "delete-child");
+    let deleted = Instant::now();
+    wait_for(
+        Duration::from_secs(5),
+        || status(&lab, &sock).tunnels[0].state == TunnelState::IkeOnly,
+        "cgw to see the Child SA deleted",
+    );
+    wait_for(
+        Duration::from_secs(25),
+        || {
+            let s = status(&lab, &sock);
+            let t = &s.tunnels[0];
+            t.state == TunnelState::Up && t.ike_sa.as_ref().is_some_and(|k| k.spi_i != old_ike)
+        },
+        "a new IKE SA and Child SA after the peer deleted the only Child SA",
+    );
+    let back = deleted.elapsed();
+    assert!(
+        back >= Duration::from_secs(9),
+        "not before the 10 s grace: {back:?}"
+    );
+    assert!(
+        lab.cgw_log().contains("no Child SA for 10 s"),
+        "{}",
+        lab.cgw_log()
+    );
+    let (ok, out) = lab.try_exec("cgw", &["ping", "-c", "2", "-W", "2", ECHO]);
+    assert!(ok, "traffic after the recovery: {out}");
+
+    // Delete on `cgw down`.
+    lab.exec("cgw", &[CGW, "down", "--socket", &sock]);
+    let st = lab
+        .wait_exit(pid, Duration::from_secs(10))
+        .expect("cgw exits after `cgw down`");
+    assert!(st.success(), "{st:?}");
+    lab.cgw_pid = None;
+    wait_for(
+        Duration::from_secs(5),
+        || lab.read("ryke.log").contains("peer deleted IKE SA"),
+        "ryke to see cgw's Delete",
+    );
+    println!(
+        "ryke: recovered {:.1} s after the peer deleted the only Child SA; whole run {:.0} s",
+        back.as_secs_f64(),
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+/// ryke initiates, cgw responds (`startup_action = "respond"`): IKE_SA_INIT, IKE_AUTH (ryke
+/// sends no IDr: no workaround involved), ESP both ways, a Child SA rekey by ryke with cgw as
+/// the IKE responder, Delete on `cgw down`.
+#[test]
+fn ryke_initiator_with_cgw_as_responder() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let mut lab = Lab::new("rr", false, Default::default());
+    let psk = "Interop.Ryke_Key_0123456789";
+    let sock = lab.dir.join("cgw.sock").to_str().unwrap().to_string();
+    let cfg = lab.write("cgw.toml", &ryke_cgw_toml(&sock, psk, "respond"));
+    let pid = lab.spawn(
+        "cgw",
+        &[
+            CGW,
+            "up",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--log-level",
+            "debug",
+        ],
+        "cgw.log",
+        &[],
+    );
+    lab.cgw_pid = Some(pid);
+    wait_for(
+        Duration::from_secs(10),
+        || std::path::Path::new(&sock).exists(),
+        "cgw's control socket",
+    );
+    let ctl = start_ryke(&mut lab, psk, "initiator");
+    wait_for(
+        Duration::from_secs(20),
+        || status(&lab, &sock).tunnels[0].state == TunnelState::Up,
+        "the tunnel from ryke up",
+    );
+    let st = status(&lab, &sock);
+    assert!(
+        !st.tunnels[0].ike_sa.as_ref().unwrap().initiator,
+        "cgw is the responder: {st:#?}"
+    );
+    assert!(
+        !lab.read("ryke.log").contains("workaround: removed"),
+        "no workaround as initiator"
+    );
+    lab.exec("cgw", &["ping", "-c", "3", "-i", "0.3", "-W", "1", ECHO]);
+    lab.exec(
+        "aws1",
+        &[
+            "ping",
+            "-c",
+            "3",
+            "-i",
+            "0.3",
+            "-W",
+            "1",
+            "-I",
+            ECHO,
+            "169.254.10.2",
+        ],
+    );
+    ryke_ctl(&ctl, "rekey-child");
+    wait_for(
+        Duration::from_secs(5),
+        || lab.read("ryke.log").contains("our Child rekey done"),
+        "ryke's Child SA rekey",
+    );
+    wait_for(
+        Duration::from_secs(5),
+        || status(&lab, &sock).tunnels[0].rekeys.child >= 1,
+        "cgw to count the rekey",
+    );
+    lab.exec("cgw", &["ping", "-c", "3", "-i", "0.3", "-W", "1", ECHO]);
+    lab.exec("cgw", &[CGW, "down", "--socket", &sock]);
+    assert!(lab
+        .wait_exit(pid, Duration::from_secs(10))
+        .is_some_and(|s| s.success()));
+    lab.cgw_pid = None;
+    wait_for(
+        Duration::from_secs(5),
+        || lab.read("ryke.log").contains("peer deleted IKE SA"),
+        "ryke to see cgw's Delete",
+    );
+}

@@ -17,8 +17,8 @@ use super::{
 };
 use crate::event::IkeSaInfo;
 use crate::proposal::{
-    describe_esp_proposals, esp_acceptable, esp_choice, esp_offer, ike_acceptable, ike_choice,
-    ike_offer, parse_esp_choice, parse_ike_choice, select_esp, select_ike,
+    chosen_number, describe_esp_proposals, esp_acceptable, esp_choice, esp_offer, ike_acceptable,
+    ike_choice, ike_offer, parse_esp_choice, parse_ike_choice, select_esp, select_ike,
 };
 use crate::sa::{ChildState, IkeSa, PassiveRekey, SaState};
 use crate::{Connection, Event, IkeError};
@@ -633,13 +633,14 @@ impl Connection {
             return;
         };
         let pfs: Vec<DhGroup> = dh.iter().map(|d| d.group()).collect();
-        if !esp_acceptable(&cfg.esp_proposals, &suite, true) {
+        let number = sa_p.map_or(0, chosen_number);
+        if !esp_acceptable(&cfg.esp_proposals, number, &suite, true) {
             let cause = match (suite.dh, pfs.first()) {
                 (None, Some(g)) => format!(
                     "the peer chose {suite} without PFS, but we require PFS group {g} (allow a proposal without PFS, or enable PFS group {g} on the peer)"
                 ),
                 _ => format!(
-                    "the peer chose {suite}, which we did not offer (we offered {})",
+                    "the peer chose {suite} as proposal #{number}, which we did not offer there (we offered {})",
                     describe_esp_proposals(&cfg.esp_proposals, true)
                 ),
             };
@@ -878,7 +879,7 @@ impl Connection {
             later(self);
             return;
         };
-        if !ike_acceptable(&cfg.ike_proposals, &suite)
+        if !ike_acceptable(&cfg.ike_proposals, chosen_number(sa_p), &suite)
             || suite.dh != dh.group()
             || ke.dh_group != suite.dh.id()
         {

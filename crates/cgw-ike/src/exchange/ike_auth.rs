@@ -1,10 +1,11 @@
 //! IKE_AUTH (RFC 7296 1.2, 2.15): pre-shared key authentication and the first Child SA,
 //! with traffic selector narrowing (2.9). A Child SA failure leaves the IKE SA up (1.2).
 
+use super::informational::InfoKind;
 use super::{find_notify, first_error, Task};
 use crate::event::{ChildSaInfo, ChildSaKeys, IkeSaInfo};
 use crate::proposal::{
-    describe_esp_proposals, describe_offer, esp_acceptable, esp_choice, esp_offer,
+    chosen_number, describe_esp_proposals, describe_offer, esp_acceptable, esp_choice, esp_offer,
     parse_esp_choice, select_esp,
 };
 use crate::sa::{ChildSa, ChildState, SaState};
@@ -205,6 +206,7 @@ impl Connection {
             return;
         }
         let chosen = a.sa.and_then(parse_esp_choice);
+        let number = a.sa.map_or(0, chosen_number);
         let (Some((esp, peer_spi)), Some(ts_i), Some(ts_r)) = (chosen, a.ts_i, a.ts_r) else {
             self.events.push_back(Event::ChildSaFailed {
                 error: IkeError::Protocol(
@@ -213,10 +215,16 @@ impl Connection {
             });
             return;
         };
-        if !esp_acceptable(&cfg.esp_proposals, &esp, false) {
+        // The peer installed its half of a Child SA we refuse: delete it there (its SPI for
+        // us to send to is `peer_spi`; a Delete names the SPI we receive on).
+        if !esp_acceptable(&cfg.esp_proposals, number, &esp, false) {
             self.events.push_back(Event::ChildSaFailed {
-                error: IkeError::Protocol(format!("the peer chose {esp}, which we did not offer")),
+                error: IkeError::Protocol(format!(
+                    "the peer chose {esp} as proposal #{number}, which we did not offer there (we offered {})",
+                    describe_esp_proposals(&cfg.esp_proposals, false)
+                )),
             });
+            self.start_informational(idx, now, InfoKind::DeleteChild(vec![task.child_spi]));
             return;
         }
         let subset = |got: &[TrafficSelector], ours: &[TrafficSelector]| {
@@ -231,6 +239,7 @@ impl Connection {
             self.events.push_back(Event::ChildSaFailed {
                 error: IkeError::TsUnacceptable { detail },
             });
+            self.start_informational(idx, now, InfoKind::DeleteChild(vec![task.child_spi]));
             return;
         }
         let sa = &self.sas[idx];

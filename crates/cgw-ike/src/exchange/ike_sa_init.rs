@@ -5,7 +5,8 @@ use super::{find_notify, Task};
 use crate::connection::Transmit;
 use crate::nat::nat_hash;
 use crate::proposal::{
-    describe_offer, ike_acceptable, ike_choice, ike_offer, parse_ike_choice, select_ike,
+    chosen_number, describe_offer, ike_acceptable, ike_choice, ike_offer, parse_ike_choice,
+    select_ike,
 };
 use crate::sa::{IkeKeys, IkeSa, SaState};
 use crate::{Connection, Event, IkeError, IkeProposal, IkeSuite, NAT_T_PORT};
@@ -338,10 +339,14 @@ impl Connection {
             Payload::Nonce(nr),
         ];
         payloads.extend(nat_detection_payloads(&sa.spi_i, &sa.spi_r, local, remote));
-        payloads.push(Payload::Notify(Notify::new(
-            NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
-            vec![],
-        )));
+        // RFC 7383 2.3: the responder says it supports fragmentation in answer to the
+        // initiator's notify, not unasked.
+        if sa.peer_fragmentation {
+            payloads.push(Payload::Notify(Notify::new(
+                NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
+                vec![],
+            )));
+        }
         let response = plain_message(&sa.header(ExchangeType::IKE_SA_INIT, true, 0), &payloads);
         crate::trace::sent(&sa, ExchangeType::IKE_SA_INIT, true, 0, &payloads);
         sa.init_request = datagram.to_vec();
@@ -444,7 +449,9 @@ fn parse_init_response(
         })
         .ok_or(())?;
     let suite = parse_ike_choice(sa).ok_or(())?;
-    if !ike_acceptable(ours, &suite) || suite.dh != task.dh.group() || ke.dh_group != suite.dh.id()
+    if !ike_acceptable(ours, chosen_number(sa), &suite)
+        || suite.dh != task.dh.group()
+        || ke.dh_group != suite.dh.id()
     {
         return Err(());
     }
