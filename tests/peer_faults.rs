@@ -595,6 +595,7 @@ fn dpd_names_the_unanswered_exchange_and_counts_esp_as_life() {
 }
 
 /// Rewrites the proposal number of the ESP SA in an IKE_AUTH response to 1.
+#[allow(clippy::ptr_arg)] // the signature of cgw_ike::ResponseFilter
 fn esp_choice_numbered_1(ex: ExchangeType, ps: &mut Vec<Payload>) {
     if ex == ExchangeType::IKE_AUTH {
         for p in ps.iter_mut() {
