@@ -2,7 +2,9 @@
 //! rekey answered without a key exchange, without the PFS group, with NO_PROPOSAL_CHOSEN,
 //! with TS_UNACCEPTABLE, with an empty response, or not at all; a responder whose identity we
 //! refuse; a proposal with more transforms than a scanner's probe; dead-peer detection that
-//! names what went unanswered. In memory, with a simulated clock.
+//! names what went unanswered; and what the interop runs found (an ESP choice under the wrong
+//! proposal number, a peer that deletes the only Child SA, INVALID_KE naming the group we
+//! sent, fragmentation support announced unasked). In memory, with a simulated clock.
 
 use cgw_ike::{Config, Connection, DpdConfig, EspProposal, Event, IkeError, Lifetimes};
 use cgw_tests::{child_sas, ike_failures, Pair, Side, A_ADDR, B_ADDR};
