@@ -87,6 +87,9 @@ pub struct ConnectionStats {
     /// Child SA rekeys of ours that failed (the peer refused, answered something unusable,
     /// or nothing); each is retried.
     pub child_rekey_failures: u64,
+    /// IKE_SA_INIT requests refused with INVALID_SYNTAX (a missing or repeated SA, KE or
+    /// Nonce payload, an SK payload, an SPI in an IKE proposal, an oversized COOKIE).
+    pub init_requests_invalid: u64,
 }
 
 /// The IKE relationship with one peer: our IKE SAs with it, the driver's queues and timers.
@@ -581,6 +584,17 @@ impl Connection {
             let rt = self.config.retransmit;
             let sa = &mut self.sas[idx];
             let out = sa.outstanding.as_mut().expect("due implies outstanding");
+            // An unauthenticated IKE_SA_INIT refusal whose grace is over, with no genuine
+            // answer since: now it counts.
+            let refused = match &out.task {
+                Task::IkeSaInit(t) => t.refused.clone().filter(|(_, at)| now >= *at),
+                _ => None,
+            };
+            if let Some((error, _)) = refused {
+                sa.outstanding = None;
+                self.fail_sa(idx, error, false);
+                continue;
+            }
             if out.retransmits >= rt.tries {
                 let exchange = out.exchange;
                 let tries = out.retransmits;
@@ -601,6 +615,11 @@ impl Connection {
             }
             out.retransmits += 1;
             out.next_retransmit = now + retransmit_timeout(&rt, out.retransmits);
+            if let Task::IkeSaInit(t) = &out.task {
+                if let Some((_, at)) = t.refused {
+                    out.next_retransmit = out.next_retransmit.min(at);
+                }
+            }
             for d in &out.datagrams {
                 self.transmits.push_back(Transmit {
                     local: sa.local,

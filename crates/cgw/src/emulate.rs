@@ -128,7 +128,14 @@ pub struct Emulator {
     pub devices: [String; 2],
     /// Control socket of tunnel N's endpoint is this path with `-N` appended.
     pub control_socket: PathBuf,
+    /// Per tunnel: whether the file listed (phase 1, phase 2) DH groups itself. Only then
+    /// does the endpoint accept MODP-6144 and MODP-8192 (a DH of 50-100 ms each: a CPU
+    /// amplifier for anyone who sends IKE_SA_INIT), although AWS's defaults allow them.
+    pub explicit_dh: [(bool, bool); 2],
 }
+
+/// DH groups the emulated endpoints accept only when the file lists them (issue 12).
+pub const EXPENSIVE_DH: [u16; 2] = [17, 18];
 
 /// AWS's values in AWS's own order: it evaluates the customer's proposals against its list
 /// lowest value first, whatever order the customer gateway offers them in.
@@ -258,6 +265,7 @@ impl Emulator {
         let mut tunnels = Vec::new();
         let mut meds = [100, 200];
         let mut devices = [String::from("aws0"), String::from("aws1")];
+        let mut explicit_dh = [(false, false); 2];
         for (i, t) in f.tunnels.into_iter().enumerate() {
             let mut s = AwsTunnelSpec::new(t.outside_address, t.inside_cidr, t.psk);
             let at = |k: &str| format!("tunnel[{i}].{k}");
@@ -270,6 +278,8 @@ impl Emulator {
             if let Some(v) = t.phase1_integrity {
                 s.phase1_integrity = v;
             }
+            explicit_dh[i].0 = t.phase1_dh_groups.is_some();
+            explicit_dh[i].1 = t.phase2_dh_groups.is_some();
             if let Some(v) = t.phase1_dh_groups {
                 s.phase1_dh = v;
             }
@@ -343,6 +353,7 @@ impl Emulator {
             vpc_cidrs: c.vpc_cidrs,
             meds,
             devices,
+            explicit_dh,
             control_socket: c
                 .control_socket
                 .unwrap_or_else(|| PathBuf::from("/run/cgw/aws.sock")),
@@ -377,16 +388,24 @@ impl Emulator {
         t.name = format!("aws-tunnel{}", index + 1);
         t.device = self.devices[index].clone();
         t.plays_aws = true;
+        let cheap = |groups: &[u16], explicit: bool| -> Vec<u16> {
+            groups
+                .iter()
+                .copied()
+                .filter(|g| explicit || !EXPENSIVE_DH.contains(g))
+                .collect()
+        };
+        let (dh1, dh2) = self.explicit_dh[index];
         t.ike_proposals = aws_order_proposals(
             &s.phase1_encryption,
             &s.phase1_integrity,
-            &s.phase1_dh,
+            &cheap(&s.phase1_dh, dh1),
             true,
         )?;
         t.esp_proposals = aws_order_proposals(
             &s.phase2_encryption,
             &s.phase2_integrity,
-            &s.phase2_dh,
+            &cheap(&s.phase2_dh, dh2),
             false,
         )?;
         t.ike_lifetime_secs = s.phase1_lifetime_secs;

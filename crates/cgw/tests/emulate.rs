@@ -263,3 +263,60 @@ fn the_command_line_prints_the_example_and_the_json() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("secret"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 12: MODP-6144 and MODP-8192 cost 50-100 ms of CPU per IKE_SA_INIT: the emulated
+/// endpoint accepts them only when the file lists DH groups itself, though AWS's default
+/// lists allow them; cgw's own defaults never offer or accept them.
+#[test]
+fn expensive_modp_groups_are_off_unless_listed() {
+    let groups = |ps: &[String]| -> Vec<String> {
+        ps.iter()
+            .flat_map(|p| p.split('-').map(str::to_string).collect::<Vec<_>>())
+            .filter(|x| x.starts_with("modp") || x.starts_with("ecp"))
+            .collect()
+    };
+    let emu = Emulator::parse(EXAMPLE).unwrap();
+    let t = &emu.endpoint_config(0).unwrap().tunnels[0];
+    for list in [&t.ike_proposals, &t.esp_proposals] {
+        let g = groups(list);
+        assert!(g.contains(&"modp4096".to_string()), "{list:?}");
+        assert!(
+            !g.iter().any(|x| x == "modp6144" || x == "modp8192"),
+            "{list:?}"
+        );
+    }
+    // The describe JSON still shows what AWS allows.
+    let json = emu.describe_vpn_connections_json();
+    assert!(json.contains("18"), "{json}");
+    // Listed in the file: accepted.
+    let text = EXAMPLE.replace(
+        "inside_cidr = \"169.254.11.0/30\"",
+        "inside_cidr = \"169.254.11.0/30\"\nphase1_dh_groups = [18, 20]\nphase2_dh_groups = [18]",
+    );
+    let emu = Emulator::parse(&text).unwrap();
+    let t = &emu.endpoint_config(0).unwrap().tunnels[0];
+    assert!(groups(&t.ike_proposals).contains(&"modp8192".to_string()));
+    assert!(groups(&t.esp_proposals).contains(&"modp8192".to_string()));
+    // An initiator offering only MODP-8192 gets NO_PROPOSAL_CHOSEN from the default endpoint.
+    let emu = Emulator::parse(EXAMPLE).unwrap();
+    let aws = emu.endpoint_config(0).unwrap().try_ike_config(0).unwrap();
+    let mut c = Config::new(
+        Ipv4Addr::new(198, 51, 100, 10).into(),
+        Ipv4Addr::new(203, 0, 113, 11).into(),
+        "Emulated.Tunnel1_PreShared_Key_0".as_bytes().to_vec(),
+    );
+    c.ike_proposals = vec![cgw_ike::IkeProposal::parse("aes256-sha256-modp8192").unwrap()];
+    let mut a = Connection::new(c, Box::new(cgw_crypto::SystemRandom::new()));
+    let mut b = Connection::new(aws, Box::new(cgw_crypto::SystemRandom::new()));
+    let now = Instant::now();
+    a.initiate(now);
+    let t = a.poll_transmit().unwrap();
+    b.handle_datagram(now, t.remote, t.local, &t.contents);
+    let r = cgw_wire::Message::parse(&b.poll_transmit().unwrap().contents).unwrap();
+    assert!(r.notify(cgw_wire::NotifyType::NO_PROPOSAL_CHOSEN).is_some());
+    // cgw's defaults: Suite-B only.
+    assert!(!cgw::config::DEFAULT_IKE_PROPOSALS
+        .iter()
+        .chain(cgw::config::DEFAULT_ESP_PROPOSALS)
+        .any(|p| p.contains("modp6144") || p.contains("modp8192")));
+}

@@ -713,8 +713,8 @@ fn ryke_responder_carries_esp_through_rekeys_from_both_sides_dpd_and_deletes() {
 }
 
 /// ryke initiates, cgw responds (`startup_action = "respond"`): IKE_SA_INIT, IKE_AUTH (ryke
-/// sends no IDr: no workaround involved), ESP both ways, a Child SA rekey by ryke with cgw as
-/// the IKE responder, Delete on `cgw down`.
+/// sends no IDr: no workaround involved), ESP both ways (decrypted by scapy, and pings from
+/// ryke's side), a Child SA rekey by ryke with cgw as the IKE responder, Delete on `cgw down`.
 #[test]
 fn ryke_initiator_with_cgw_as_responder() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -757,7 +757,28 @@ fn ryke_initiator_with_cgw_as_responder() {
         !lab.read("ryke.log").contains("workaround: removed"),
         "no workaround as initiator"
     );
-    lab.exec("cgw", &["ping", "-c", "3", "-i", "0.3", "-W", "1", ECHO]);
+    let py = python();
+    lab.spawn(
+        "aws1",
+        &[&py, "-u", &script("echo_server.py"), ECHO, "7"],
+        "echo.log",
+        &[],
+    );
+    let decoded = capture_and_decode(&mut lab, &sock, &py, |lab| {
+        lab.exec(
+            "cgw",
+            &[
+                &py,
+                &script("probe.py"),
+                "udp",
+                ECHO,
+                "7",
+                "3",
+                "cgw-responder",
+            ],
+        );
+    });
+    assert_both_ways(&decoded, &AWS[0].to_string(), b"ping0-cgw-responder");
     lab.exec(
         "aws1",
         &[

@@ -28,7 +28,15 @@ pub(crate) struct InitiatorTask {
     dh: DhPrivate,
     cookie: Option<Vec<u8>>,
     retries: u8,
+    /// An error notify answered our request (unauthenticated: anyone on the path can send
+    /// one): acted on at the deadline unless a genuine answer comes first.
+    pub(crate) refused: Option<(IkeError, Instant)>,
 }
+
+/// How long an initiator keeps waiting for a genuine IKE_SA_INIT answer after an error
+/// notify (RFC 7296 2.21.1: such errors are not authenticated; an on-path attacker could
+/// otherwise abort every setup with one forged packet).
+pub(crate) const INIT_ERROR_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Connection {
     pub(crate) fn start_ike_sa_init(&mut self, now: Instant) {
@@ -59,6 +67,7 @@ impl Connection {
                 dh,
                 cookie: None,
                 retries: 0,
+                refused: None,
             },
         );
     }
@@ -171,13 +180,28 @@ impl Connection {
             self.fail_sa(idx, error, false);
             return;
         }
-        if find_notify(p, NotifyType::NO_PROPOSAL_CHOSEN).is_some() {
-            let we_offered = describe_proposals(&self.config.ike_proposals);
-            self.fail_sa(idx, IkeError::NoProposalChosenByPeer { we_offered }, false);
-            return;
-        }
-        if let Some(e) = super::first_error(p) {
-            self.fail_sa(idx, IkeError::PeerError(e), false);
+        let refusal = if find_notify(p, NotifyType::NO_PROPOSAL_CHOSEN).is_some() {
+            Some(IkeError::NoProposalChosenByPeer {
+                we_offered: describe_proposals(&self.config.ike_proposals),
+            })
+        } else {
+            super::first_error(p).map(IkeError::PeerError)
+        };
+        if let Some(error) = refusal {
+            // Not acted on at once: the request stays in flight until the grace ends (then
+            // the error is reported) or a genuine answer arrives.
+            let mut outstanding = crate::sa::Outstanding {
+                task: Task::IkeSaInit(task),
+                ..outstanding
+            };
+            if let Task::IkeSaInit(t) = &mut outstanding.task {
+                if t.refused.is_none() {
+                    let deadline = now + INIT_ERROR_GRACE;
+                    t.refused = Some((error, deadline));
+                    outstanding.next_retransmit = outstanding.next_retransmit.min(deadline);
+                }
+            }
+            self.sas[idx].outstanding = Some(outstanding);
             return;
         }
 
@@ -251,6 +275,12 @@ impl Connection {
             return;
         }
         let p = &msg.payloads;
+        if let Err(why) = init_request_syntax(msg) {
+            self.stats.init_requests_invalid += 1;
+            tracing::debug!("IKE_SA_INIT request from {remote} refused (INVALID_SYNTAX): {why}");
+            self.stateless_reply(&h, local, remote, NotifyType::INVALID_SYNTAX, vec![]);
+            return;
+        }
         let sa_payload = p.iter().find_map(|x| {
             if let Payload::Sa(s) = x {
                 Some(s)
@@ -545,6 +575,37 @@ fn detect_nat(sa: &mut IkeSa, p: &[Payload], local: SocketAddr, remote: SocketAd
 }
 
 /// A message without SK payload.
+/// RFC 7296 checks of an IKE_SA_INIT request beyond parsing: one SA, one KE and one Nonce
+/// payload; no SK payload (nothing is encrypted yet); IKE proposals without an SPI (3.3.1:
+/// the SPI size MUST be zero in IKE_SA_INIT); a COOKIE of at most 64 octets (2.6).
+fn init_request_syntax(msg: &Message) -> Result<(), &'static str> {
+    if msg.encrypted.is_some() {
+        return Err("an SK payload in IKE_SA_INIT");
+    }
+    let count = |f: fn(&Payload) -> bool| msg.payloads.iter().filter(|p| f(p)).count();
+    if count(|p| matches!(p, Payload::Sa(_))) != 1 {
+        return Err("not exactly one SA payload");
+    }
+    if count(|p| matches!(p, Payload::Ke(_))) != 1 {
+        return Err("not exactly one KE payload");
+    }
+    if count(|p| matches!(p, Payload::Nonce(_))) != 1 {
+        return Err("not exactly one Nonce payload");
+    }
+    for p in &msg.payloads {
+        match p {
+            Payload::Sa(sa) if sa.proposals.iter().any(|x| !x.spi.is_empty()) => {
+                return Err("an IKE proposal with an SPI");
+            }
+            Payload::Notify(n) if n.notify_type == NotifyType::COOKIE && n.data.len() > 64 => {
+                return Err("a COOKIE longer than 64 octets");
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn plain_message(header: &IkeHeader, payloads: &[Payload]) -> Vec<u8> {
     let mut body = Vec::new();
     let first = emit_payload_chain(payloads, PayloadType::NONE, &mut body);
