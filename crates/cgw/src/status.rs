@@ -26,6 +26,8 @@ pub struct Status {
     pub active_tunnel: Option<String>,
     /// Static routing failovers since start.
     pub failovers: u64,
+    /// ESP and UDP 4500 datagrams from addresses that are no tunnel's peer (dropped).
+    pub esp_from_strangers: u64,
     /// The BGP sessions and the routes they installed (empty with static routing).
     #[serde(default)]
     pub bgp: BgpStatus,
@@ -210,6 +212,8 @@ pub struct IkeDrops {
     pub unknown_spi: u64,
     /// Failed the integrity check.
     pub integrity_failures: u64,
+    /// IKE_SA_INIT requests refused as malformed (INVALID_SYNTAX).
+    pub invalid_init_requests: u64,
 }
 
 /// A static route cgw keeps.
@@ -332,7 +336,8 @@ counters! {
     traffic GroReceives "gro_receives" "UDP GRO receives (each a coalesced run of datagrams)",
     drops NoSa "no_sa" "Packets for the tunnel while it had no Child SA",
     drops NotIpv4 "not_ipv4" "Packets from the TUN device that are not IPv4",
-    drops UnknownSpi "unknown_spi" "ESP packets with an SPI of no Child SA of ours",
+    drops UnknownSpi "unknown_spi" "ESP packets from the tunnel's peer with an SPI of no Child SA of ours",
+    drops EspTooShort "esp_too_short" "Datagrams from the tunnel's peer too short for ESP (under 8 bytes)",
     drops Replay "replay" "ESP packets replayed or older than the replay window",
     drops AuthFailed "auth_failed" "ESP packets whose ICV did not verify",
     drops BadLength "bad_length" "ESP packets of an impossible length",
@@ -396,6 +401,7 @@ impl Counters {
             no_sa: g(Counter::NoSa),
             not_ipv4: g(Counter::NotIpv4),
             unknown_spi: g(Counter::UnknownSpi),
+            esp_too_short: g(Counter::EspTooShort),
             replay: g(Counter::Replay),
             auth_failed: g(Counter::AuthFailed),
             bad_length: g(Counter::BadLength),
@@ -431,6 +437,7 @@ pub struct Drops {
     pub no_sa: u64,
     pub not_ipv4: u64,
     pub unknown_spi: u64,
+    pub esp_too_short: u64,
     pub replay: u64,
     pub auth_failed: u64,
     pub bad_length: u64,
@@ -566,6 +573,34 @@ pub fn metrics_text(s: &Status) -> String {
         "Failed IKE exchanges of SAs that were not the tunnel's current one",
         stray,
     );
+    let ike_drops = Family::<DropLabel, PCounter>::default();
+    for t in &s.tunnels {
+        for (reason, v) in [
+            ("malformed", t.ike_drops.malformed),
+            ("unknown_spi", t.ike_drops.unknown_spi),
+            ("integrity_failures", t.ike_drops.integrity_failures),
+            ("invalid_init_requests", t.ike_drops.invalid_init_requests),
+        ] {
+            ike_drops
+                .get_or_create(&DropLabel {
+                    tunnel: t.name.clone(),
+                    reason: reason.into(),
+                })
+                .inc_by(v);
+        }
+    }
+    reg.register(
+        "ike_drops",
+        "IKE datagrams dropped or refused, by reason",
+        ike_drops,
+    );
+    let strangers = PCounter::<u64>::default();
+    strangers.inc_by(s.esp_from_strangers);
+    reg.register(
+        "esp_from_strangers",
+        "ESP and UDP 4500 datagrams from addresses that are no tunnel's peer",
+        strangers,
+    );
     let failovers = PCounter::<u64>::default();
     failovers.inc_by(s.failovers);
     reg.register("failovers", "Static routing failovers", failovers);
@@ -664,6 +699,7 @@ mod tests {
             routes: vec![],
             active_tunnel: Some("tunnel1".into()),
             failovers: 5,
+            esp_from_strangers: 0,
             bgp: BgpStatus::default(),
         };
         let m = metrics_text(&s);

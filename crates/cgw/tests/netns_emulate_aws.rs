@@ -262,6 +262,54 @@ fn emulate_aws_meets_strangers_quietly_and_cgw_without_monitor_sends_no_pings() 
             assert!(!log.contains(hex), "key material {hex} in the log");
         }
     }
+    // ESP that no SA takes is counted where it came from (issue 12): a 5-byte datagram and an
+    // unknown SPI from the AWS endpoint's address count on the tunnel, a datagram from a
+    // stranger's address in `esp_from_strangers`.
+    let send = |ns: &str, payload: &str| {
+        let code = format!(
+            "import socket; s=socket.socket(2,2); s.sendto({payload}, ('{CGW_PUBLIC}', 4500))"
+        );
+        lab.exec(ns, &["python3", "-c", &code]);
+    };
+    let before = lab.status_at(CGW, cgw_sock.to_str().unwrap());
+    send("aws1", "b'\\x01\\x02\\x03\\x04\\x05'");
+    send("aws1", "b'\\xde\\xad\\xbe\\xef' + bytes(20)");
+    send("inet", "b'\\x01\\x02\\x03\\x04\\x05'");
+    wait_for(
+        Duration::from_secs(5),
+        || {
+            lab.status_at(CGW, cgw_sock.to_str().unwrap())
+                .esp_from_strangers
+                > before.esp_from_strangers
+        },
+        "the stranger's datagram counted",
+    );
+    let after = lab.status_at(CGW, cgw_sock.to_str().unwrap());
+    let (b, a) = (&before.tunnels[0].drops, &after.tunnels[0].drops);
+    assert_eq!(a.esp_too_short, b.esp_too_short + 1, "{a:?}");
+    assert_eq!(a.unknown_spi, b.unknown_spi + 1, "{a:?}");
+    assert_eq!(after.esp_from_strangers, before.esp_from_strangers + 1);
+    assert_eq!(after.tunnels[0].state, TunnelState::Up);
+
+    // The control socket reads at most 1 KiB of a request: a 100 KB line gets no answer (it
+    // got a 100 KB "unknown command" echo before) and the daemon keeps serving.
+    let code = format!(
+        "import socket; s=socket.socket(socket.AF_UNIX); s.connect('{}'); s.settimeout(10)\n\
+         try:\n  s.sendall(b'x'*100000+b'\\n')\nexcept OSError: pass\n\
+         r=b''\ntry:\n  r=s.recv(100000)\nexcept OSError: pass\nprint(len(r))",
+        cgw_sock.display()
+    );
+    let out = lab.exec("cgw", &["python3", "-c", &code]);
+    let answered: usize = out.trim().parse().unwrap();
+    assert!(
+        answered < 200,
+        "a bounded answer, not an echo of the request: {answered}"
+    );
+    assert_eq!(
+        lab.status_at(CGW, cgw_sock.to_str().unwrap()).tunnels[0].state,
+        TunnelState::Up
+    );
+
     let log = lab.read("aws.log");
     assert!(lines_with(&log, "ERROR").is_empty(), "{log}");
     println!("took {:.0} s", t0.elapsed().as_secs_f64());

@@ -10,7 +10,7 @@ use cgw::packet;
 use cgw::status::{Counter, Counters};
 use cgw_esp::{InboundSa, OutboundSa};
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -109,6 +109,9 @@ pub struct TunnelSetup {
     pub inside: Ipv4Addr,
     /// AWS's inside address (the monitor's target).
     pub aws_inside: Ipv4Addr,
+    /// The AWS endpoint's outside address: ESP from it that no SA takes (an unknown SPI, a
+    /// datagram too short for ESP) is counted on this tunnel.
+    pub peer: Ipv4Addr,
 }
 
 /// Commands from the control side.
@@ -215,6 +218,8 @@ pub struct Handle {
     pub counters: Vec<Arc<TunnelCounters>>,
     /// When the data path started (base of `last_rx_ms`).
     pub started: Instant,
+    /// ESP (or UDP 4500 datagrams) from addresses that are no tunnel's peer.
+    pub esp_from_strangers: Arc<AtomicU64>,
 }
 
 impl Handle {
@@ -261,6 +266,7 @@ pub fn start(
     let (tx, rx) = mpsc::channel();
     let started = Instant::now();
     let counters: Vec<Arc<TunnelCounters>> = tunnels.iter().map(|_| Arc::default()).collect();
+    let esp_from_strangers = Arc::new(AtomicU64::new(0));
     for t in &tunnels {
         t.tun.set_nonblocking()?;
     }
@@ -287,6 +293,7 @@ pub fn start(
         wake: wake_thread,
         events,
         started,
+        esp_from_strangers: esp_from_strangers.clone(),
         bufs: vec![[0u8; BUF]; BATCH],
         lens: [0; BATCH],
         dests: [None; BATCH],
@@ -303,6 +310,7 @@ pub fn start(
         thread: Some(thread),
         counters,
         started,
+        esp_from_strangers,
     })
 }
 
@@ -315,6 +323,7 @@ struct Dataplane {
     wake: OwnedFd,
     events: tokio::sync::mpsc::UnboundedSender<Event>,
     started: Instant,
+    esp_from_strangers: Arc<AtomicU64>,
     bufs: Vec<[u8; BUF]>,
     lens: [usize; BATCH],
     /// Per buffer: (destination, via UDP?) of an ESP packet ready to send.
@@ -807,7 +816,7 @@ impl Dataplane {
             });
             return;
         }
-        self.esp(d);
+        self.esp(d, from.ip());
     }
 
     /// Receives raw ESP packets (IP header included).
@@ -827,16 +836,32 @@ impl Dataplane {
             if n <= ihl {
                 continue;
             }
-            self.esp(&mut rx[ihl..n]);
+            if n < 20 {
+                continue;
+            }
+            let src = IpAddr::V4(Ipv4Addr::new(rx[12], rx[13], rx[14], rx[15]));
+            self.esp(&mut rx[ihl..n], src);
         }
         self.rx = rx;
     }
 
     /// Decapsulates the ESP packet `pkt` and writes the inner packet to the right TUN
     /// device.
-    fn esp(&mut self, pkt: &mut [u8]) {
+    fn esp(&mut self, pkt: &mut [u8], src: IpAddr) {
         let now_ms = self.now_ms();
+        // Drops that no SA can account for go to the tunnel whose peer sent them.
+        let from_peer = self
+            .tunnels
+            .iter()
+            .position(|t| IpAddr::V4(t.setup.peer) == src);
+        let count_foreign = |this: &Self, c: Counter| match from_peer {
+            Some(i) => this.tunnels[i].counters.inc(c),
+            None => {
+                this.esp_from_strangers.fetch_add(1, Ordering::Relaxed);
+            }
+        };
         if pkt.len() < 8 {
+            count_foreign(self, Counter::EspTooShort);
             return;
         }
         let spi = u32::from_be_bytes([pkt[0], pkt[1], pkt[2], pkt[3]]);
@@ -847,10 +872,7 @@ impl Dataplane {
                 .map(|si| (ti, si))
         });
         let Some((ti, si)) = found else {
-            // Unknown SPI: count on every tunnel's view would mislead; count on the first.
-            if let Some(t) = self.tunnels.first() {
-                t.counters.inc(Counter::UnknownSpi);
-            }
+            count_foreign(self, Counter::UnknownSpi);
             return;
         };
         let t = &mut self.tunnels[ti];

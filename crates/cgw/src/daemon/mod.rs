@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UdpSocket, UnixListener};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
@@ -196,6 +196,7 @@ pub async fn run(config: CgwConfig) -> Result<()> {
             mss: t.tcp_mss,
             inside: t.our_inside_address(),
             aws_inside: t.aws_inside_address(),
+            peer: t.aws_outside_address,
         });
     }
 
@@ -321,8 +322,9 @@ pub async fn run(config: CgwConfig) -> Result<()> {
         }
         if config.gateway.routing == Routing::Static && tunnels.len() > 1 {
             let health: Vec<Health> = tunnels.iter().map(|t| t.health()).collect();
+            let before = failover.active();
             if let Some(active) = failover.update(now, &health) {
-                let from = &tunnels[1 - active.min(1)].cfg.name;
+                let from = &tunnels[before.min(tunnels.len() - 1)].cfg.name;
                 warn!(
                     "failover: routes move from {} to {} ({})",
                     from,
@@ -938,6 +940,7 @@ fn status(
                 malformed: stats.malformed,
                 unknown_spi: stats.unknown_spi,
                 integrity_failures: stats.integrity_failures,
+                invalid_init_requests: stats.init_requests_invalid,
             },
             monitor: MonitorStatus {
                 enabled: config.monitor.enabled,
@@ -988,20 +991,56 @@ fn status(
         routes,
         active_tunnel: static_routing.then(|| tunnels[active].cfg.name.clone()),
         failovers: failover.failovers(),
+        esp_from_strangers: dp.esp_from_strangers.load(Ordering::Relaxed),
         bgp: BgpStatus::default(),
     }
 }
 
+/// After a failed `accept` (EMFILE, ENFILE, ENOMEM: the process or system is out of
+/// something), wait before the next: the error would otherwise repeat at once, forever.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(250);
+
+/// A control request is one short line; a metrics request head is a few lines.
+const CONTROL_REQUEST_MAX: u64 = 1024;
+const METRICS_REQUEST_MAX: u64 = 8192;
+/// How long a client may take to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn accepted<T>(what: &str, r: std::io::Result<T>, logged: &mut Option<Instant>) -> Option<T> {
+    match r {
+        Ok(x) => Some(x),
+        Err(e) => {
+            if logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                warn!(
+                    "{what}: accept failed: {e}; retrying every {} ms",
+                    ACCEPT_BACKOFF.as_millis()
+                );
+                *logged = Some(Instant::now());
+            }
+            tokio::time::sleep(ACCEPT_BACKOFF).await;
+            None
+        }
+    }
+}
+
 async fn serve_control(listener: UnixListener, tx: mpsc::UnboundedSender<ControlRequest>) {
+    let mut logged = None;
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Some((stream, _)) =
+            accepted("control socket", listener.accept().await, &mut logged).await
+        else {
             continue;
         };
         let tx = tx.clone();
         tokio::spawn(async move {
             let (r, mut w) = stream.into_split();
             let mut line = String::new();
-            if BufReader::new(r).read_line(&mut line).await.is_err() {
+            let mut r = BufReader::new(r.take(CONTROL_REQUEST_MAX));
+            let read = r.read_line(&mut line);
+            // Nothing, an error, too slow, or longer than any request: no answer.
+            if !matches!(tokio::time::timeout(REQUEST_TIMEOUT, read).await, Ok(Ok(_)))
+                || !line.ends_with('\n')
+            {
                 return;
             }
             let ask = |make: fn(oneshot::Sender<Value>) -> ControlRequest| {
@@ -1398,23 +1437,31 @@ async fn serve_metrics(
     listener: tokio::net::TcpListener,
     tx: mpsc::UnboundedSender<ControlRequest>,
 ) {
+    let mut logged = None;
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Some((stream, _)) =
+            accepted("metrics endpoint", listener.accept().await, &mut logged).await
+        else {
             continue;
         };
         let tx = tx.clone();
         tokio::spawn(async move {
             let (r, mut w) = stream.into_split();
-            let mut r = BufReader::new(r);
+            let mut r = BufReader::new(r.take(METRICS_REQUEST_MAX));
             let mut line = String::new();
-            // Read the request head; every path gets the metrics.
-            loop {
-                line.clear();
-                match r.read_line(&mut line).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) if line.trim().is_empty() => break,
-                    Ok(_) => {}
+            // Read the request head (bounded in size and time); every path gets the metrics.
+            let head = async {
+                loop {
+                    line.clear();
+                    match r.read_line(&mut line).await {
+                        Ok(0) | Err(_) => return false,
+                        Ok(_) if line.trim().is_empty() => return true,
+                        Ok(_) => {}
+                    }
                 }
+            };
+            if !matches!(tokio::time::timeout(REQUEST_TIMEOUT, head).await, Ok(true)) {
+                return;
             }
             let (otx, orx) = oneshot::channel();
             if tx.send(ControlRequest::Status(otx)).is_err() {
