@@ -12,6 +12,7 @@
 pub mod child_sa;
 pub mod config;
 pub mod emulate;
+pub mod fib;
 pub mod import;
 pub mod packet;
 pub mod status;

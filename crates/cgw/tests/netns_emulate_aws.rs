@@ -321,3 +321,150 @@ fn count_icmp(lab: &Lab, cap: &std::path::Path) -> (usize, String) {
     let n = text.lines().filter(|l| l.contains("ICMP")).count();
     (n, text)
 }
+
+/// Routes and rules as desired state (issue 10): a crashed run's rule is pruned at start, a
+/// route or rule deleted by hand comes back within the re-check (5 s), a restart after
+/// SIGKILL leaves no duplicate, and `cgw down` leaves nothing of cgw's; entries of other
+/// protocols are never touched.
+#[test]
+fn routes_and_rules_are_reconciled_with_the_kernel() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let mut lab = Lab::new("fb", false, Default::default());
+    let emu_sock = lab.dir.join("aws.sock");
+    let emu = lab.write("aws-side.toml", &emulator_file(emu_sock.to_str().unwrap()));
+    lab.spawn(
+        "aws1",
+        &[
+            CGW,
+            "emulate-aws",
+            "-c",
+            emu.to_str().unwrap(),
+            "--tunnel",
+            "1",
+        ],
+        "aws.log",
+        &[],
+    );
+    // What a killed earlier run left, and a rule of someone else's.
+    lab.exec(
+        "cgw",
+        &[
+            "ip",
+            "rule",
+            "add",
+            "from",
+            "10.78.0.0/24",
+            "lookup",
+            "100",
+            "priority",
+            "1000",
+            "protocol",
+            "200",
+        ],
+    );
+    lab.exec(
+        "cgw",
+        &[
+            "ip",
+            "rule",
+            "add",
+            "from",
+            "10.79.0.0/24",
+            "lookup",
+            "100",
+            "priority",
+            "1000",
+        ],
+    );
+    let sock = lab.dir.join("cgw.sock");
+    let toml = cgw_toml(PSK, sock.to_str().unwrap()).replace(
+        "routing = \"static\"",
+        &format!("routing = \"static\"\nroute_table = 100\nlan = [\"{LAN}\"]"),
+    );
+    let cfg = lab.write("cgw.toml", &toml);
+    let start = |lab: &mut Lab, log: &str| {
+        let pid = lab.spawn("cgw", &[CGW, "up", "-c", cfg.to_str().unwrap()], log, &[]);
+        lab.cgw_pid = Some(pid);
+        wait_for(
+            Duration::from_secs(10),
+            || sock.exists(),
+            "cgw's control socket",
+        );
+        pid
+    };
+    let rules = |lab: &Lab| lab.exec("cgw", &["ip", "rule", "show"]);
+    let table = |lab: &Lab| lab.exec("cgw", &["ip", "route", "show", "table", "100"]);
+    let ours = |text: &str, what: &str| text.lines().filter(|l| l.contains(what)).count();
+    let pid = start(&mut lab, "cgw.log");
+    wait_for(
+        Duration::from_secs(10),
+        || ours(&table(&lab), VPC_CIDR) == 1 && ours(&rules(&lab), LAN) == 1,
+        "cgw's route and rule",
+    );
+    let r = rules(&lab);
+    assert!(
+        !r.contains("10.78.0.0/24"),
+        "the stale rule of cgw's is pruned:\n{r}"
+    );
+    assert!(
+        r.contains("10.79.0.0/24"),
+        "someone else's rule stays:\n{r}"
+    );
+    assert!(
+        r.lines()
+            .any(|l| l.contains(LAN) && l.contains("lookup 100") && l.contains("proto 200")),
+        "{r}"
+    );
+    let t = table(&lab);
+    assert!(t.contains("dev cgw0") && t.contains("proto 200"), "{t}");
+
+    // Deleted behind cgw's back: back within the re-check.
+    lab.exec("cgw", &["ip", "route", "del", VPC_CIDR, "table", "100"]);
+    lab.exec(
+        "cgw",
+        &[
+            "ip", "rule", "del", "from", LAN, "lookup", "100", "priority", "1000",
+        ],
+    );
+    let gone = Instant::now();
+    wait_for(
+        Duration::from_secs(8),
+        || ours(&table(&lab), VPC_CIDR) == 1 && ours(&rules(&lab), LAN) == 1,
+        "the route and the rule restored",
+    );
+    let back = gone.elapsed();
+    assert!(
+        lab.cgw_log()
+            .contains("was missing from the kernel (deleted by someone else?): restored"),
+        "{}",
+        lab.cgw_log()
+    );
+
+    // SIGKILL: the rule stays behind; the next run takes it over without a duplicate.
+    lab.kill_pid(pid);
+    lab.cgw_pid = None;
+    assert_eq!(
+        ours(&rules(&lab), LAN),
+        1,
+        "the killed run's rule is still there"
+    );
+    let _ = std::fs::remove_file(&sock);
+    start(&mut lab, "cgw2.log");
+    wait_for(
+        Duration::from_secs(10),
+        || ours(&table(&lab), VPC_CIDR) == 1,
+        "the route of the new run",
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(ours(&rules(&lab), LAN), 1, "{}", rules(&lab));
+
+    // `cgw down`: nothing of cgw's left, someone else's rule untouched.
+    lab.exec("cgw", &[CGW, "down", "--socket", sock.to_str().unwrap()]);
+    lab.cgw_pid = None;
+    let r = rules(&lab);
+    assert_eq!(ours(&r, "proto 200"), 0, "{r}");
+    assert!(r.contains("10.79.0.0/24"), "{r}");
+    assert_eq!(ours(&table(&lab), "proto 200"), 0);
+    println!("a route and a rule deleted by hand were back after {back:.1?}");
+}

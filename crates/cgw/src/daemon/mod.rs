@@ -7,6 +7,7 @@
 pub mod bgp;
 pub mod dataplane;
 pub mod failover;
+mod fib;
 pub mod netlink;
 pub mod tun;
 
@@ -242,11 +243,33 @@ pub async fn run(config: CgwConfig) -> Result<()> {
         });
     }
 
-    // Routes.
-    let mut routes = Routes::new(nl.clone(), &config);
+    // Routes: one task keeps cgw's routes and rules in the kernel (and prunes a crashed
+    // earlier run's rules at its first look).
+    let devices: std::collections::HashMap<u32, String> = tunnels
+        .iter()
+        .map(|t| (t.ifindex, t.cfg.device.clone()))
+        .collect();
+    let fib = fib::spawn(
+        nl.clone(),
+        devices,
+        config.gateway.route_table.unwrap_or(cgw::fib::MAIN_TABLE),
+    );
+    let mut routes = Routes::new(fib.clone(), &config);
     let mut failover = Failover::new(Duration::from_secs(config.monitor.failback_hold_secs));
     if config.gateway.routing == Routing::Static {
-        routes.install(&tunnels, 0).await?;
+        routes.install(&tunnels, 0);
+        info!(
+            "routes: {} via {} ({})",
+            config
+                .gateway
+                .remote_cidrs
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            tunnels[0].cfg.device,
+            tunnels[0].cfg.name
+        );
     } else {
         info!(
             "routing = {}: cgw installs no routes for the VPC",
@@ -256,7 +279,7 @@ pub async fn run(config: CgwConfig) -> Result<()> {
 
     // BGP: one session per tunnel over its inside addresses.
     let (bgp_tx, mut bgp_rx) = mpsc::unbounded_channel();
-    let mut bgp = BgpState::new(&config, bgp_tx, nl.clone());
+    let mut bgp = BgpState::new(&config, bgp_tx, fib.clone());
     for ifname in &config.gateway.advertise_interfaces {
         match nl.connected_prefixes(ifname).await {
             Ok(prefixes) => {
@@ -335,9 +358,7 @@ pub async fn run(config: CgwConfig) -> Result<()> {
                         "primary tunnel down"
                     }
                 );
-                if let Err(e) = routes.install(&tunnels, active).await {
-                    error!("moving routes to {}: {e:#}", tunnels[active].cfg.name);
-                }
+                routes.install(&tunnels, active);
             }
         }
         let deadline = tunnels
@@ -418,7 +439,7 @@ pub async fn run(config: CgwConfig) -> Result<()> {
         }
     }
     bgp.shutdown().await;
-    routes.remove_all().await;
+    fib.flush().await;
     dp.shutdown();
     let _ = std::fs::remove_file(&sock_path);
     info!("cgw stopped: SAs deleted, routes removed");
@@ -819,69 +840,49 @@ fn handle_event(t: &mut TunnelCtl, index: usize, now: Instant, ev: Event, dp: &d
     }
 }
 
-/// The kernel routes cgw manages for static routing.
+/// The routes and rules static routing wants: `remote_cidrs` via the active tunnel's
+/// device, and with `route_table` the `from <lan> lookup <table>` rules. The FIB task puts
+/// them into the kernel and keeps them there.
 struct Routes {
-    nl: netlink::Netlink,
+    fib: fib::FibHandle,
     cidrs: Vec<ipnet::Ipv4Net>,
-    table: Option<u32>,
-    lan: Vec<ipnet::Ipv4Net>,
-    installed: Vec<netlink_packet_route::route::RouteMessage>,
-    rules: Vec<netlink_packet_route::rule::RuleMessage>,
-    active: Option<usize>,
+    table: u32,
+    rules: Vec<cgw::fib::Rule>,
 }
 
 impl Routes {
-    fn new(nl: netlink::Netlink, config: &CgwConfig) -> Self {
+    fn new(fib: fib::FibHandle, config: &CgwConfig) -> Self {
+        let table = config.gateway.route_table.unwrap_or(cgw::fib::MAIN_TABLE);
+        let rules = match config.gateway.route_table {
+            Some(t) => config
+                .gateway
+                .lan
+                .iter()
+                .map(|l| cgw::fib::Rule {
+                    from: *l,
+                    table: t,
+                    priority: cgw::fib::RULE_PRIORITY,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         Self {
-            nl,
+            fib,
             cidrs: config.gateway.remote_cidrs.clone(),
-            table: config.gateway.route_table,
-            lan: config.gateway.lan.clone(),
-            installed: Vec::new(),
-            rules: Vec::new(),
-            active: None,
+            table,
+            rules,
         }
     }
 
-    async fn install(&mut self, tunnels: &[TunnelCtl], active: usize) -> Result<()> {
+    fn install(&mut self, tunnels: &[TunnelCtl], active: usize) {
         let t = &tunnels[active];
-        let mut new = Vec::new();
-        for c in &self.cidrs {
-            let m = self
-                .nl
-                .replace_route(c.network(), c.prefix_len(), t.ifindex, self.table, 0)
-                .await?;
-            info!("route {c} via {} ({})", t.cfg.device, t.cfg.name);
-            new.push(m);
-        }
-        self.installed = new;
-        if self.rules.is_empty() {
-            if let Some(table) = self.table {
-                for l in &self.lan {
-                    let r = self
-                        .nl
-                        .add_rule(l.network(), l.prefix_len(), table, 1000)
-                        .await?;
-                    info!("rule from {l} lookup {table}");
-                    self.rules.push(r);
-                }
-            }
-        }
-        self.active = Some(active);
-        Ok(())
-    }
-
-    async fn remove_all(&mut self) {
-        for m in std::mem::take(&mut self.installed) {
-            if let Err(e) = self.nl.delete_route(m).await {
-                warn!("removing a route: {e:#}");
-            }
-        }
-        for r in std::mem::take(&mut self.rules) {
-            if let Err(e) = self.nl.delete_rule(r).await {
-                warn!("removing a rule: {e:#}");
-            }
-        }
+        let routes = self
+            .cidrs
+            .iter()
+            .map(|c| cgw::fib::Route::new(*c, self.table, 0, vec![t.ifindex]))
+            .collect();
+        self.fib
+            .set(cgw::fib::Source::Static, routes, self.rules.clone());
     }
 }
 
@@ -1095,11 +1096,11 @@ pub async fn control_request(path: &std::path::Path, cmd: &str) -> Result<Value>
 struct BgpState {
     cmds: Vec<Option<mpsc::UnboundedSender<bgp::Command>>>,
     rib: cgw_bgp::Rib,
-    installed:
-        std::collections::HashMap<cgw_bgp::Ipv4Prefix, netlink_packet_route::route::RouteMessage>,
+    /// The routes BGP wants in the kernel: prefix and output interfaces.
+    installed: std::collections::BTreeMap<cgw_bgp::Ipv4Prefix, Vec<u32>>,
     sessions: Vec<BgpSessionStatus>,
-    nl: netlink::Netlink,
-    table: Option<u32>,
+    fib: fib::FibHandle,
+    table: u32,
     lan: Vec<cgw_bgp::LocalRoute>,
     local_pref: Vec<Option<u32>>,
 }
@@ -1117,7 +1118,7 @@ impl BgpState {
     fn new(
         config: &CgwConfig,
         out: mpsc::UnboundedSender<bgp::Report>,
-        nl: netlink::Netlink,
+        fib: fib::FibHandle,
     ) -> Self {
         let mut cmds = Vec::new();
         let enabled = config.gateway.routing == Routing::Bgp;
@@ -1156,8 +1157,8 @@ impl BgpState {
                 ..Default::default()
             }),
             installed: Default::default(),
-            nl,
-            table: config.gateway.route_table,
+            fib,
+            table: config.gateway.route_table.unwrap_or(cgw::fib::MAIN_TABLE),
             lan: config
                 .gateway
                 .lan
@@ -1256,41 +1257,44 @@ impl BgpState {
                     .iter()
                     .map(|p| tunnels[p.session.0 as usize].ifindex)
                     .collect();
+                oifs.sort_unstable();
                 oifs.dedup();
-                match self
-                    .nl
-                    .replace_route_multipath(prefix.addr(), prefix.prefix_len(), &oifs, self.table)
-                    .await
-                {
-                    Ok(m) => {
-                        info!(
-                            "BGP: {prefix} via {}{} ({}), AS path {}, MED {}",
-                            t.cfg.device,
-                            if oifs.len() > 1 {
-                                " and the other tunnel (ECMP)"
-                            } else {
-                                ""
-                            },
-                            t.cfg.name,
-                            best.attributes.as_path,
-                            best.attributes
-                                .multi_exit_disc
-                                .map_or("-".to_string(), |m| m.to_string())
-                        );
-                        self.installed.insert(prefix, m);
-                    }
-                    Err(e) => error!("BGP: installing {prefix}: {e:#}"),
-                }
+                info!(
+                    "BGP: {prefix} via {}{} ({}), AS path {}, MED {}",
+                    t.cfg.device,
+                    if oifs.len() > 1 {
+                        " and the other tunnel (ECMP)"
+                    } else {
+                        ""
+                    },
+                    t.cfg.name,
+                    best.attributes.as_path,
+                    best.attributes
+                        .multi_exit_disc
+                        .map_or("-".to_string(), |m| m.to_string())
+                );
+                self.installed.insert(prefix, oifs);
             }
             None => {
-                if let Some(m) = self.installed.remove(&prefix) {
+                if self.installed.remove(&prefix).is_some() {
                     info!("BGP: {prefix} withdrawn");
-                    if let Err(e) = self.nl.delete_route(m).await {
-                        warn!("BGP: removing {prefix}: {e:#}");
-                    }
                 }
             }
         }
+        self.push_routes();
+    }
+
+    /// Hands the routes BGP wants to the FIB task.
+    fn push_routes(&self) {
+        let routes = self
+            .installed
+            .iter()
+            .filter_map(|(p, oifs)| {
+                let net = ipnet::Ipv4Net::new(p.addr(), p.prefix_len()).ok()?;
+                Some(cgw::fib::Route::new(net, self.table, 0, oifs.clone()))
+            })
+            .collect();
+        self.fib.set(cgw::fib::Source::Bgp, routes, vec![]);
     }
 
     fn status(&self, tunnels: &[TunnelCtl]) -> BgpStatus {
@@ -1358,11 +1362,8 @@ impl BgpState {
         for c in self.cmds.iter().flatten() {
             let _ = c.send(bgp::Command::Shutdown);
         }
-        for (p, m) in std::mem::take(&mut self.installed) {
-            if let Err(e) = self.nl.delete_route(m).await {
-                warn!("BGP: removing {p}: {e:#}");
-            }
-        }
+        self.installed.clear();
+        self.push_routes();
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -4,13 +4,15 @@
 use anyhow::{anyhow, Context, Result};
 use futures::TryStreamExt;
 use netlink_packet_route::address::AddressAttribute;
-use netlink_packet_route::route::{RouteAttribute, RouteMessage, RouteNextHop, RouteProtocol};
-use netlink_packet_route::rule::{RuleAction, RuleMessage};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteMessage, RouteNextHop, RouteProtocol,
+};
+use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use std::net::{IpAddr, Ipv4Addr};
 
 /// The routing protocol number cgw's routes carry (`ip route show proto 200`), so they can be
 /// told apart from everyone else's and cleaned up.
-pub const RTPROT_CGW: u8 = 200;
+pub const RTPROT_CGW: u8 = cgw::fib::RTPROT_CGW;
 
 /// A netlink handle (its connection task runs on the tokio runtime).
 #[derive(Clone)]
@@ -187,31 +189,7 @@ impl Netlink {
         Ok(())
     }
 
-    /// Adds `from src/len lookup table` with `priority`.
-    pub async fn add_rule(
-        &self,
-        src: Ipv4Addr,
-        len: u8,
-        table: u32,
-        priority: u32,
-    ) -> Result<RuleMessage> {
-        let mut req = self
-            .handle
-            .rule()
-            .add()
-            .v4()
-            .source_prefix(src, len)
-            .table_id(table)
-            .action(RuleAction::ToTable)
-            .priority(priority);
-        let msg = req.message_mut().clone();
-        req.execute()
-            .await
-            .with_context(|| format!("adding rule from {src}/{len} lookup {table}"))?;
-        Ok(msg)
-    }
-
-    /// Deletes a rule added by [`add_rule`](Self::add_rule).
+    /// Deletes a rule (the message of its add request).
     pub async fn delete_rule(&self, msg: RuleMessage) -> Result<()> {
         self.handle
             .rule()
@@ -220,6 +198,136 @@ impl Netlink {
             .await
             .context("deleting rule")?;
         Ok(())
+    }
+}
+
+impl Netlink {
+    /// cgw's IPv4 routes in the kernel (protocol [`RTPROT_CGW`], any table).
+    pub async fn cgw_routes(&self) -> Result<Vec<cgw::fib::Route>> {
+        let mut out = Vec::new();
+        let mut dump = self.handle.route().get(rtnetlink::IpVersion::V4).execute();
+        while let Some(m) = dump.try_next().await.context("reading the routes")? {
+            if m.header.protocol != RouteProtocol::Other(RTPROT_CGW) {
+                continue;
+            }
+            let mut table = u32::from(m.header.table);
+            let (mut dst, mut metric, mut oifs) = (Ipv4Addr::UNSPECIFIED, 0, Vec::new());
+            for a in &m.attributes {
+                match a {
+                    RouteAttribute::Table(t) => table = *t,
+                    RouteAttribute::Destination(RouteAddress::Inet(d)) => dst = *d,
+                    RouteAttribute::Priority(p) => metric = *p,
+                    RouteAttribute::Oif(i) => oifs.push(*i),
+                    RouteAttribute::MultiPath(hops) => {
+                        oifs.extend(hops.iter().map(|h| h.interface_index))
+                    }
+                    _ => {}
+                }
+            }
+            let Ok(net) = ipnet::Ipv4Net::new(dst, m.header.destination_prefix_length) else {
+                continue;
+            };
+            out.push(cgw::fib::Route::new(net, table, metric, oifs));
+        }
+        Ok(out)
+    }
+
+    /// The IPv4 rules in the kernel with cgw's protocol number.
+    pub async fn cgw_rules(&self) -> Result<Vec<cgw::fib::Rule>> {
+        let mut out = Vec::new();
+        let mut dump = self.handle.rule().get(rtnetlink::IpVersion::V4).execute();
+        while let Some(m) = dump.try_next().await.context("reading the rules")? {
+            let mut table = u32::from(m.header.table);
+            let (mut from, mut priority, mut ours) = (Ipv4Addr::UNSPECIFIED, 0, false);
+            for a in &m.attributes {
+                match a {
+                    RuleAttribute::Table(t) => table = *t,
+                    RuleAttribute::Source(IpAddr::V4(s)) => from = *s,
+                    RuleAttribute::Priority(p) => priority = *p,
+                    RuleAttribute::Protocol(p) => ours = *p == RouteProtocol::Other(RTPROT_CGW),
+                    _ => {}
+                }
+            }
+            if let (true, Ok(from)) = (ours, ipnet::Ipv4Net::new(from, m.header.src_len)) {
+                out.push(cgw::fib::Rule {
+                    from,
+                    table,
+                    priority,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds or replaces a route of cgw's (one interface, or ECMP over several).
+    pub async fn replace(&self, r: &cgw::fib::Route) -> Result<()> {
+        let table = (r.table != cgw::fib::MAIN_TABLE).then_some(r.table);
+        let (dst, len) = (r.dst.network(), r.dst.prefix_len());
+        match r.oifs.as_slice() {
+            [one] => self
+                .replace_route(dst, len, *one, table, r.metric)
+                .await
+                .map(|_| ()),
+            many => self
+                .replace_route_multipath(dst, len, many, table)
+                .await
+                .map(|_| ()),
+        }
+    }
+
+    /// Deletes a route of cgw's.
+    pub async fn delete(&self, r: &cgw::fib::Route) -> Result<()> {
+        let mut req = self
+            .handle
+            .route()
+            .add()
+            .v4()
+            .destination_prefix(r.dst.network(), r.dst.prefix_len())
+            .protocol(RouteProtocol::Other(RTPROT_CGW))
+            .priority(r.metric);
+        if r.table != cgw::fib::MAIN_TABLE {
+            req = req.table_id(r.table);
+        }
+        let msg = req.message_mut().clone();
+        self.delete_route(msg)
+            .await
+            .with_context(|| format!("deleting route {}", r.dst))
+    }
+
+    /// Adds a rule of cgw's (`from <from> lookup <table>`, with cgw's protocol number).
+    pub async fn add(&self, r: &cgw::fib::Rule) -> Result<()> {
+        let mut req = self
+            .handle
+            .rule()
+            .add()
+            .v4()
+            .source_prefix(r.from.network(), r.from.prefix_len())
+            .table_id(r.table)
+            .action(RuleAction::ToTable)
+            .priority(r.priority);
+        req.message_mut()
+            .attributes
+            .push(RuleAttribute::Protocol(RouteProtocol::Other(RTPROT_CGW)));
+        req.execute()
+            .await
+            .with_context(|| format!("adding rule from {} lookup {}", r.from, r.table))
+    }
+
+    /// Deletes a rule of cgw's.
+    pub async fn remove(&self, r: &cgw::fib::Rule) -> Result<()> {
+        let mut req = self
+            .handle
+            .rule()
+            .add()
+            .v4()
+            .source_prefix(r.from.network(), r.from.prefix_len())
+            .table_id(r.table)
+            .action(RuleAction::ToTable)
+            .priority(r.priority);
+        let msg = req.message_mut().clone();
+        self.delete_rule(msg)
+            .await
+            .with_context(|| format!("deleting rule from {} lookup {}", r.from, r.table))
     }
 }
 
