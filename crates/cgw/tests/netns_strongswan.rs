@@ -386,11 +386,15 @@ fn behind_nat_with_aws_template_proposals() {
         assert!(ike.local_behind_nat, "the NAT must be detected: {t:#?}");
         assert!(child.udp_encap);
     }
-    // Routes in their own table, selected by a rule for the LAN's sources.
-    let rules = lab.exec("cgw", &["ip", "rule", "show"]);
-    assert!(
-        rules.contains("1000:\tfrom 10.10.0.0/24 lookup 100\n"),
-        "{rules}"
+    // Routes in their own table, selected by a rule for the LAN's sources (cgw's protocol
+    // number on both). The FIB task installs them just after start.
+    wait_for(
+        Duration::from_secs(5),
+        || {
+            lab.exec("cgw", &["ip", "rule", "show"])
+                .contains("1000:\tfrom 10.10.0.0/24 lookup 100 proto 200\n")
+        },
+        "cgw's rule",
     );
     let table = lab.exec("cgw", &["ip", "route", "show", "table", "100"]);
     assert!(

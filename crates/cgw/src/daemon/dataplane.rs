@@ -849,13 +849,14 @@ impl Dataplane {
     /// device.
     fn esp(&mut self, pkt: &mut [u8], src: IpAddr) {
         let now_ms = self.now_ms();
-        // Drops that no SA can account for go to the tunnel whose peer sent them.
-        let from_peer = self
+        // Drops that no SA can account for go to the tunnel whose peer sent them (looked up
+        // only then: the hot path never scans the tunnels by address).
+        let count_foreign = |this: &Self, c: Counter| match this
             .tunnels
             .iter()
-            .position(|t| IpAddr::V4(t.setup.peer) == src);
-        let count_foreign = |this: &Self, c: Counter| match from_peer {
-            Some(i) => this.tunnels[i].counters.inc(c),
+            .find(|t| IpAddr::V4(t.setup.peer) == src)
+        {
+            Some(t) => t.counters.inc(c),
             None => {
                 this.esp_from_strangers.fetch_add(1, Ordering::Relaxed);
             }
