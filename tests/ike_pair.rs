@@ -331,7 +331,7 @@ fn cookie_round_trip() {
 #[test]
 fn wrong_psk_fails_on_both_sides_with_authentication_failed() {
     let (a, mut b) = Pair::configs(PSK);
-    b.psk = b"SomeOtherKey.12345678".to_vec();
+    b.psk = b"SomeOtherKey.12345678".to_vec().into();
     let mut p = Pair::new(a, b, 10);
     p.a.initiate(p.now);
     p.drive(200);

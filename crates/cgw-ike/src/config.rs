@@ -303,8 +303,9 @@ pub struct Config {
     /// The identity the peer must present; `None` accepts any (AWS presents ID_IPV4_ADDR of
     /// its outside address).
     pub remote_id: Option<Identification>,
-    /// The pre-shared key of this tunnel.
-    pub psk: Vec<u8>,
+    /// The pre-shared key of this tunnel (wiped from memory when the configuration goes; never
+    /// printed: `Debug` shows `<redacted>`).
+    pub psk: zeroize::Zeroizing<Vec<u8>>,
     /// IKE SA proposals in order of preference.
     pub ike_proposals: Vec<IkeProposal>,
     /// Child SA proposals in order of preference.
@@ -371,7 +372,7 @@ impl Config {
             remote_addr,
             local_id: id_for_addr(local_addr),
             remote_id: None,
-            psk: psk.into(),
+            psk: zeroize::Zeroizing::new(psk.into()),
             ike_proposals: vec![IkeProposal::suite_b_gcm_256()],
             esp_proposals: vec![EspProposal::suite_b_gcm_256()],
             local_ts: vec![TrafficSelector::IPV4_ANY],

@@ -53,6 +53,66 @@ pub const DEFAULT_IKE_PROPOSALS: &[&str] = &["aes256-sha384-ecp384"];
 /// for the reason given at [`DEFAULT_IKE_PROPOSALS`].
 pub const DEFAULT_ESP_PROPOSALS: &[&str] = &["aes256gcm16-ecp384"];
 
+/// A pre-shared key: wiped from memory when dropped, never printed (`Debug` and `Display`
+/// show `<redacted>`); read as a string (`Deref<Target = str>`).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Psk(zeroize::Zeroizing<String>);
+
+impl From<String> for Psk {
+    fn from(s: String) -> Self {
+        Self(zeroize::Zeroizing::new(s))
+    }
+}
+
+impl From<&str> for Psk {
+    fn from(s: &str) -> Self {
+        Self::from(s.to_string())
+    }
+}
+
+impl PartialEq<String> for Psk {
+    fn eq(&self, other: &String) -> bool {
+        self.0.as_str() == other.as_str()
+    }
+}
+
+impl PartialEq<&str> for Psk {
+    fn eq(&self, other: &&str) -> bool {
+        self.0.as_str() == *other
+    }
+}
+
+impl std::ops::Deref for Psk {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Psk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::fmt::Display for Psk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for Psk {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Psk {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Self::from)
+    }
+}
+
 /// The default control socket path.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/cgw/cgw.sock";
 
@@ -263,7 +323,7 @@ pub struct Tunnel {
     /// AWS's tunnel outside address (the IKE peer).
     pub aws_outside_address: Ipv4Addr,
     /// The tunnel's pre-shared key.
-    pub psk: String,
+    pub psk: Psk,
     /// The tunnel inside /30 in 169.254.0.0/16: AWS has the first host, we the second.
     pub inside_cidr: Ipv4Net,
     /// The TUN device MTU. Default 1427.
@@ -362,7 +422,7 @@ impl Tunnel {
             name: default_tunnel_name(index),
             device: default_device(index),
             aws_outside_address,
-            psk: psk.into(),
+            psk: Psk::from(psk.into()),
             inside_cidr,
             mtu: defaults::mtu(),
             tcp_mss: defaults::tcp_mss(),

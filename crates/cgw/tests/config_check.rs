@@ -229,7 +229,18 @@ fn ike_config_maps_the_tunnel() {
         k.remote_id,
         Some(id_for_addr(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 21))))
     );
-    assert_eq!(k.psk, b"Ex4mple.Key_0nly.For.Docs1234567");
+    assert_eq!(&k.psk[..], b"Ex4mple.Key_0nly.For.Docs1234567");
+    // The key is never printed: not by the configuration's, the tunnel's or the engine
+    // configuration's Debug, nor by the key's own Display.
+    for text in [
+        format!("{c:?}"),
+        format!("{:#?}", c.tunnels[0]),
+        format!("{k:?}"),
+        format!("{} {:?}", c.tunnels[0].psk, c.tunnels[0].psk),
+    ] {
+        assert!(!text.contains("Ex4mple"), "{text}");
+    }
+    assert_eq!(c.tunnels[0].psk.to_string(), "<redacted>");
     assert_eq!(
         k.ike_proposals,
         vec![IkeProposal::parse("aes256gcm16-prfsha384-ecp384").unwrap()]
@@ -404,13 +415,13 @@ fn psk_rules() {
     ];
     for (psk, needle) in cases {
         let mut c = minimal();
-        c.tunnels[1].psk = psk.to_string();
+        c.tunnels[1].psk = psk.into();
         assert_invalid(&c, "tunnel[1].psk", needle);
     }
     // The extremes that are allowed.
     let mut c = minimal();
     c.tunnels[0].psk = "a.b_c123".into();
-    c.tunnels[1].psk = "Z".repeat(64);
+    c.tunnels[1].psk = "Z".repeat(64).into();
     c.validate().unwrap();
 }
 

@@ -41,7 +41,7 @@ pub fn run() -> Result<ExitCode> {
         .endpoint_config(0)
         .map_err(anyhow::Error::msg)?
         .try_ike_config(0)?;
-    let a_cfg = Config::new(CGW, AWS, b_cfg.psk.clone());
+    let a_cfg = Config::new(CGW, AWS, b_cfg.psk.to_vec());
     println!(
         "  cgw offers      IKE {}",
         a_cfg.ike_proposals[0].describe()

@@ -848,7 +848,7 @@ fn tunnel(
         name: default_tunnel_name(i),
         device: default_device(i),
         aws_outside_address: aws_outside,
-        psk,
+        psk: psk.into(),
         inside_cidr,
         mtu,
         tcp_mss,
