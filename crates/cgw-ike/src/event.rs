@@ -94,7 +94,8 @@ pub struct IkeSaInfo {
     pub peer_id: String,
 }
 
-/// One direction's ESP keys.
+/// One direction's ESP keys (wiped when dropped; a clone is wiped too).
+#[derive(Clone)]
 pub struct ChildSaKeys {
     /// Encryption key (for AES-GCM, key | 4-byte salt).
     pub encr_key: Secret,

@@ -130,13 +130,14 @@ enum ControlRequest {
     Keys(oneshot::Sender<Value>),
 }
 
-/// The keys of a Child SA, kept for `cgw keys --wireshark`.
+/// The keys of a Child SA, kept for `cgw keys --wireshark` in the engine's secret type
+/// (wiped when the Child SA goes).
 struct EspKeys {
     inbound_spi: u32,
     outbound_spi: u32,
     suite: cgw_ike::EspSuite,
-    inbound: (Vec<u8>, Vec<u8>),
-    outbound: (Vec<u8>, Vec<u8>),
+    inbound: cgw_ike::ChildSaKeys,
+    outbound: cgw_ike::ChildSaKeys,
     local: SocketAddr,
     remote: SocketAddr,
 }
@@ -652,8 +653,8 @@ fn handle_event(t: &mut TunnelCtl, index: usize, now: Instant, ev: Event, dp: &d
                         inbound_spi: c.inbound_spi,
                         outbound_spi: c.outbound_spi,
                         suite: c.suite,
-                        inbound: (c.inbound.encr_key.to_vec(), c.inbound.integ_key.to_vec()),
-                        outbound: (c.outbound.encr_key.to_vec(), c.outbound.integ_key.to_vec()),
+                        inbound: c.inbound.clone(),
+                        outbound: c.outbound.clone(),
                         local: c.local,
                         remote: c.remote,
                     });
@@ -1424,9 +1425,9 @@ fn keys_json(tunnels: &[TunnelCtl]) -> Value {
                     "tunnel": t.cfg.name,
                     "src": src.ip().to_string(), "dst": dst.ip().to_string(),
                     "spi": format!("0x{spi:08x}"),
-                    "encr": esp_encr(k.suite.encr), "encr_key": format!("0x{}", hexs(&key.0)),
+                    "encr": esp_encr(k.suite.encr), "encr_key": format!("0x{}", hexs(&key.encr_key)),
                     "auth": esp_auth(k.suite.integ),
-                    "auth_key": if key.1.is_empty() { String::new() } else { format!("0x{}", hexs(&key.1)) },
+                    "auth_key": if key.integ_key.is_empty() { String::new() } else { format!("0x{}", hexs(&key.integ_key)) },
                 }));
             }
         }
