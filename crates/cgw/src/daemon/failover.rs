@@ -23,6 +23,10 @@ pub struct Failover {
     active: usize,
     hold: Duration,
     failovers: u64,
+    /// Until the primary has been up once, or this time has passed, the routes stay on it:
+    /// at start the backup's first answer must not win a race against the primary's.
+    startup_until: Option<Instant>,
+    primary_was_up: bool,
 }
 
 impl Failover {
@@ -32,7 +36,17 @@ impl Failover {
             active: 0,
             hold,
             failovers: 0,
+            startup_until: None,
+            primary_was_up: false,
         }
+    }
+
+    /// Gives the primary `grace` from `now` to come up before a healthy backup takes the
+    /// routes (without it, whichever tunnel's monitor answered first at start would win, and
+    /// the routes would move back after the hold-down).
+    pub fn with_startup_grace(mut self, now: Instant, grace: Duration) -> Self {
+        self.startup_until = Some(now + grace);
+        self
     }
 
     /// The tunnel that carries the routes.
@@ -48,9 +62,11 @@ impl Failover {
     /// Re-evaluates with the tunnels' health; returns the new active tunnel if it changed.
     pub fn update(&mut self, now: Instant, health: &[Health]) -> Option<usize> {
         let up = |i: usize| health.get(i).is_some_and(|h| h.up);
+        self.primary_was_up |= up(0);
+        let starting = !self.primary_was_up && self.startup_until.is_some_and(|t| now < t);
         let next = match self.active {
             0 if up(0) => 0,
-            0 if up(1) => 1,
+            0 if up(1) && !starting => 1,
             0 => 0,
             // On the backup: go back once the primary has been stable for the hold-down, or at
             // once if the backup itself is down and the primary is up.
@@ -124,6 +140,30 @@ mod tests {
         assert_eq!(f.active(), 1);
         let t1 = t0 + Duration::from_secs(5);
         assert_eq!(f.update(t1, &[h(true, Some(t1)), h(false, None)]), Some(0));
+    }
+
+    #[test]
+    fn at_start_the_backup_waits_for_the_primary_during_the_grace() {
+        let t0 = Instant::now();
+        let grace = Duration::from_secs(10);
+        let mut f = Failover::new(Duration::from_secs(30)).with_startup_grace(t0, grace);
+        // The backup answers first: the routes stay on the primary.
+        let t1 = t0 + Duration::from_secs(2);
+        assert_eq!(f.update(t1, &[h(false, None), h(true, Some(t1))]), None);
+        // The primary comes up within the grace: no failover at all.
+        let t2 = t0 + Duration::from_secs(3);
+        assert_eq!(f.update(t2, &[h(true, Some(t2)), h(true, Some(t1))]), None);
+        assert_eq!(f.failovers(), 0);
+        // Once it has been up, its failure moves the routes at once.
+        assert_eq!(f.update(t2, &[h(false, None), h(true, Some(t1))]), Some(1));
+        // A primary that never comes up: the backup takes over when the grace ends.
+        let mut g = Failover::new(Duration::from_secs(30)).with_startup_grace(t0, grace);
+        let before = t0 + grace - Duration::from_millis(1);
+        assert_eq!(g.update(before, &[h(false, None), h(true, Some(t1))]), None);
+        assert_eq!(
+            g.update(t0 + grace, &[h(false, None), h(true, Some(t1))]),
+            Some(1)
+        );
     }
 
     #[test]

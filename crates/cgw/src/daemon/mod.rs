@@ -256,7 +256,13 @@ pub async fn run(config: CgwConfig) -> Result<()> {
         config.gateway.route_table.unwrap_or(cgw::fib::MAIN_TABLE),
     );
     let mut routes = Routes::new(fib.clone(), &config);
-    let mut failover = Failover::new(Duration::from_secs(config.monitor.failback_hold_secs));
+    // At start the primary gets the time the monitor needs to decide (and at least 10 s) to
+    // come up before a backup whose echo happened to answer first takes the routes.
+    let startup_grace = Duration::from_secs(
+        (config.monitor.interval_secs * u64::from(config.monitor.threshold)).max(10),
+    );
+    let mut failover = Failover::new(Duration::from_secs(config.monitor.failback_hold_secs))
+        .with_startup_grace(Instant::now(), startup_grace);
     if config.gateway.routing == Routing::Static {
         routes.install(&tunnels, 0);
         info!(
