@@ -159,25 +159,7 @@ fn emulate_aws_meets_strangers_quietly_and_cgw_without_monitor_sends_no_pings() 
 
     // 3. The customer gateway with the right key, no monitor, debug log.
     let good = lab.write("cgw.toml", &cgw_toml(PSK, cgw_sock.to_str().unwrap()));
-    let pid = lab.spawn(
-        "cgw",
-        &[
-            CGW,
-            "up",
-            "-c",
-            good.to_str().unwrap(),
-            "--log-level",
-            "debug",
-        ],
-        "cgw.log",
-        &[],
-    );
-    lab.cgw_pid = Some(pid);
-    wait_for(
-        Duration::from_secs(10),
-        || cgw_sock.exists(),
-        "cgw's control socket",
-    );
+    lab.start_cgw_daemon(CGW, &good, &cgw_sock);
     wait_for(
         Duration::from_secs(20),
         || lab.status_at(CGW, cgw_sock.to_str().unwrap()).tunnels[0].state == TunnelState::Up,

@@ -249,25 +249,7 @@ dpd_interval_secs = 3
         INSIDE[0]
     );
     let cfg = lab.write("cgw.toml", &toml);
-    let pid = lab.spawn(
-        "cgw",
-        &[
-            CGW,
-            "up",
-            "-c",
-            cfg.to_str().unwrap(),
-            "--log-level",
-            "debug",
-        ],
-        "cgw.log",
-        &[],
-    );
-    lab.cgw_pid = Some(pid);
-    wait_for(
-        Duration::from_secs(10),
-        || std::path::Path::new(&sock).exists(),
-        "cgw's control socket",
-    );
+    let pid = lab.start_cgw_daemon(CGW, &cfg, std::path::Path::new(&sock));
     wait_for(
         Duration::from_secs(20),
         || status(&lab, &sock).tunnels[0].state == TunnelState::Up,
@@ -533,25 +515,7 @@ fn ryke_responder_carries_esp_through_rekeys_from_both_sides_dpd_and_deletes() {
     );
     let sock = lab.dir.join("cgw.sock").to_str().unwrap().to_string();
     let cfg = lab.write("cgw.toml", &ryke_cgw_toml(&sock, psk, "initiate"));
-    let pid = lab.spawn(
-        "cgw",
-        &[
-            CGW,
-            "up",
-            "-c",
-            cfg.to_str().unwrap(),
-            "--log-level",
-            "debug",
-        ],
-        "cgw.log",
-        &[],
-    );
-    lab.cgw_pid = Some(pid);
-    wait_for(
-        Duration::from_secs(10),
-        || std::path::Path::new(&sock).exists(),
-        "cgw's control socket",
-    );
+    let pid = lab.start_cgw_daemon(CGW, &cfg, std::path::Path::new(&sock));
     wait_for(
         Duration::from_secs(20),
         || status(&lab, &sock).tunnels[0].state == TunnelState::Up,
@@ -723,25 +687,7 @@ fn ryke_initiator_with_cgw_as_responder() {
     let psk = "Interop.Ryke_Key_0123456789";
     let sock = lab.dir.join("cgw.sock").to_str().unwrap().to_string();
     let cfg = lab.write("cgw.toml", &ryke_cgw_toml(&sock, psk, "respond"));
-    let pid = lab.spawn(
-        "cgw",
-        &[
-            CGW,
-            "up",
-            "-c",
-            cfg.to_str().unwrap(),
-            "--log-level",
-            "debug",
-        ],
-        "cgw.log",
-        &[],
-    );
-    lab.cgw_pid = Some(pid);
-    wait_for(
-        Duration::from_secs(10),
-        || std::path::Path::new(&sock).exists(),
-        "cgw's control socket",
-    );
+    let pid = lab.start_cgw_daemon(CGW, &cfg, std::path::Path::new(&sock));
     let ctl = start_ryke(&mut lab, psk, "initiator");
     wait_for(
         Duration::from_secs(20),

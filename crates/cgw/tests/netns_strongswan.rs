@@ -83,25 +83,7 @@ fn start_cgw(lab: &mut Lab, json: &str, extra_import_args: &[&str], tweaks: &[(&
     std::fs::write(&toml_path, text).unwrap();
     let check = run(&[CGW, "check", "-c", toml_path.to_str().unwrap()]);
     assert!(check.contains("OK"), "{check}");
-    let pid = lab.spawn(
-        "cgw",
-        &[
-            CGW,
-            "up",
-            "-c",
-            toml_path.to_str().unwrap(),
-            "--log-level",
-            "debug",
-        ],
-        "cgw.log",
-        &[],
-    );
-    lab.cgw_pid = Some(pid);
-    wait_for(
-        Duration::from_secs(10),
-        || sock.exists(),
-        "cgw's control socket",
-    );
+    lab.start_cgw_daemon(CGW, &toml_path, &sock);
 }
 
 fn tunnel<'a>(status: &'a Status, name: &str) -> &'a TunnelStatus {

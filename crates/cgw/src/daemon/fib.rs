@@ -63,22 +63,15 @@ async fn run(
         let deadline = fib
             .poll_timeout()
             .unwrap_or_else(|| Instant::now() + fib.recheck());
-        tokio::select! {
+        let mut next = tokio::select! {
             r = rx.recv() => match r {
-                Some(Request::Set(s, routes, rules)) => fib.set(s, routes, rules),
-                Some(Request::Flush(done)) => {
-                    fib.set(Source::Static, vec![], vec![]);
-                    fib.set(Source::Bgp, vec![], vec![]);
-                    sync(&nl, &mut fib, &devices, table, &mut read_error_logged).await;
-                    let _ = done.send(());
-                    return;
-                }
+                Some(r) => Some(r),
                 None => return,
             },
-            _ = tokio::time::sleep_until(deadline.into()) => {}
-        }
+            _ = tokio::time::sleep_until(deadline.into()) => None,
+        };
         // Take every wish that is already queued before talking to the kernel.
-        while let Ok(r) = rx.try_recv() {
+        while let Some(r) = next.take().or_else(|| rx.try_recv().ok()) {
             match r {
                 Request::Set(s, routes, rules) => fib.set(s, routes, rules),
                 Request::Flush(done) => {

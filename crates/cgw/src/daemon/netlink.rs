@@ -294,17 +294,21 @@ impl Netlink {
             .with_context(|| format!("deleting route {}", r.dst))
     }
 
-    /// Adds a rule of cgw's (`from <from> lookup <table>`, with cgw's protocol number).
-    pub async fn add(&self, r: &cgw::fib::Rule) -> Result<()> {
-        let mut req = self
-            .handle
+    /// The request for `from <from> lookup <table>` at the rule's priority.
+    fn rule_request(&self, r: &cgw::fib::Rule) -> rtnetlink::RuleAddRequest<Ipv4Addr> {
+        self.handle
             .rule()
             .add()
             .v4()
             .source_prefix(r.from.network(), r.from.prefix_len())
             .table_id(r.table)
             .action(RuleAction::ToTable)
-            .priority(r.priority);
+            .priority(r.priority)
+    }
+
+    /// Adds a rule of cgw's (`from <from> lookup <table>`, with cgw's protocol number).
+    pub async fn add(&self, r: &cgw::fib::Rule) -> Result<()> {
+        let mut req = self.rule_request(r);
         req.message_mut()
             .attributes
             .push(RuleAttribute::Protocol(RouteProtocol::Other(RTPROT_CGW)));
@@ -315,16 +319,7 @@ impl Netlink {
 
     /// Deletes a rule of cgw's.
     pub async fn remove(&self, r: &cgw::fib::Rule) -> Result<()> {
-        let mut req = self
-            .handle
-            .rule()
-            .add()
-            .v4()
-            .source_prefix(r.from.network(), r.from.prefix_len())
-            .table_id(r.table)
-            .action(RuleAction::ToTable)
-            .priority(r.priority);
-        let msg = req.message_mut().clone();
+        let msg = self.rule_request(r).message_mut().clone();
         self.delete_rule(msg)
             .await
             .with_context(|| format!("deleting rule from {} lookup {}", r.from, r.table))

@@ -481,6 +481,31 @@ secrets {{
         std::fs::read_to_string(self.dir.join("cgw.log")).unwrap_or_default()
     }
 
+    /// Starts `cgw up -c config --log-level debug` in the cgw namespace (log `cgw.log`), as the
+    /// lab's cgw, and waits for its control socket `sock`.
+    pub fn start_cgw_daemon(&mut self, cgw: &str, config: &Path, sock: &Path) -> u32 {
+        let pid = self.spawn(
+            "cgw",
+            &[
+                cgw,
+                "up",
+                "-c",
+                config.to_str().unwrap(),
+                "--log-level",
+                "debug",
+            ],
+            "cgw.log",
+            &[],
+        );
+        self.cgw_pid = Some(pid);
+        wait_for(
+            Duration::from_secs(10),
+            || sock.exists(),
+            "cgw's control socket",
+        );
+        pid
+    }
+
     /// A file of the lab directory (a log, say); empty when absent.
     pub fn read(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
