@@ -3,7 +3,7 @@
 //! traffic checked for loss (issue 4's proof, in memory with a simulated clock).
 
 use cgw_ike::{Config, Event, IkeError, Lifetimes};
-use cgw_tests::dataplane::Model;
+use cgw_tests::dataplane::Datapaths;
 use cgw_tests::{child_sas, ike_failures, Faults, Pair, Side};
 use std::time::{Duration, Instant};
 
@@ -32,7 +32,7 @@ fn short_lifetimes() -> Lifetimes {
 
 struct Run {
     p: Pair,
-    m: Model,
+    m: Datapaths,
 }
 
 fn establish(a: Config, b: Config, seed: u64) -> Run {
@@ -41,7 +41,7 @@ fn establish(a: Config, b: Config, seed: u64) -> Run {
     assert!(p.drive_until(100, |p| p.a.child_sa_count() == 1
         && p.b.child_sa_count() == 1
         && p.in_flight.is_empty()));
-    let mut m = Model::default();
+    let mut m = Datapaths::default();
     m.apply_events(&p);
     Run { p, m }
 }
@@ -107,7 +107,9 @@ fn run(r: &mut Run, total: Duration, quiet: Duration) {
     // Let the last exchanges finish, then both sides must agree.
     r.p.drive(200);
     r.m.apply_events(&r.p);
-    let t = r.p.now + Duration::from_secs(3);
+    // The drive may have jumped over several rekeys: the SAs they replaced are in their
+    // grace (the daemon's, cgw::gateway::REKEY_GRACE) until then.
+    let t = r.p.now + cgw::gateway::REKEY_GRACE;
     r.p.run_until(t);
     r.m.tick(r.p.now, Duration::from_millis(5));
     r.m.tick(
@@ -125,21 +127,21 @@ fn run(r: &mut Run, total: Duration, quiet: Duration) {
         &r.m.b.lost[..r.m.b.lost.len().min(5)]
     );
     let (ao, bo) = (
-        r.m.a.outbound.as_ref().unwrap().1.spi(),
-        r.m.b.outbound.as_ref().unwrap().1.spi(),
+        r.m.a.sas.outbound().unwrap().sa.spi(),
+        r.m.b.sas.outbound().unwrap().sa.spi(),
     );
     assert!(
-        r.m.b.inbound.contains_key(&ao),
+        r.m.b.sas.has_inbound(ao),
         "B has no inbound SA for A's outbound {ao:#x}"
     );
     assert!(
-        r.m.a.inbound.contains_key(&bo),
+        r.m.a.sas.has_inbound(bo),
         "A has no inbound SA for B's outbound {bo:#x}"
     );
     let ta = r.p.a.child_sa_timers();
     let tb = r.p.b.child_sa_timers();
-    let mut pa: Vec<(u32, u32)> = ta.iter().map(|c| (c.0, c.1)).collect();
-    let mut pb: Vec<(u32, u32)> = tb.iter().map(|c| (c.1, c.0)).collect();
+    let mut pa: Vec<(u32, u32)> = ta.iter().map(|c| (c.inbound_spi, c.outbound_spi)).collect();
+    let mut pb: Vec<(u32, u32)> = tb.iter().map(|c| (c.outbound_spi, c.inbound_spi)).collect();
     pa.sort();
     pb.sort();
     assert_eq!(pa, pb, "both sides hold the same Child SAs");
@@ -235,11 +237,16 @@ fn collide(child: bool) {
     for seed in 0..24 {
         let (a, b) = configs(aws_lifetimes());
         let mut r = establish(a, b, 500 + seed);
-        let a_before: Vec<u32> = r.p.a.child_sa_timers().iter().map(|c| c.0).collect();
+        let a_before: Vec<u32> =
+            r.p.a
+                .child_sa_timers()
+                .iter()
+                .map(|c| c.inbound_spi)
+                .collect();
         let now = r.p.now;
         if child {
-            let sa = r.p.a.child_sa_timers()[0].0;
-            let sb = r.p.b.child_sa_timers()[0].0;
+            let sa = r.p.a.child_sa_timers()[0].inbound_spi;
+            let sb = r.p.b.child_sa_timers()[0].inbound_spi;
             assert!(r.p.a.rekey_child_sa(now, sa));
             assert!(r.p.b.rekey_child_sa(now, sb));
         } else {
@@ -251,10 +258,10 @@ fn collide(child: bool) {
         assert_eq!(sa.rekey_collisions, 1, "{sa:?}");
         assert_eq!(sb.rekey_collisions, 1, "{sb:?}");
         assert_eq!(r.p.a.child_sa_count(), 1);
-        assert!(!a_before.contains(&r.p.a.child_sa_timers()[0].0) || !child);
+        assert!(!a_before.contains(&r.p.a.child_sa_timers()[0].inbound_spi) || !child);
         // Who won: the surviving Child SA (or IKE SA) was created by the winner's exchange.
         let winner_is_a = if child {
-            let survivor = r.p.a.child_sa_timers()[0].0;
+            let survivor = r.p.a.child_sa_timers()[0].inbound_spi;
             child_sas(&r.p.a_events)
                 .iter()
                 .any(|c| c.inbound_spi == survivor && c.outbound_active)
@@ -309,7 +316,7 @@ fn rekey_started_by_either_side() {
             Side::A => &mut r.p.a,
             Side::B => &mut r.p.b,
         };
-        let spi = c.child_sa_timers()[0].0;
+        let spi = c.child_sa_timers()[0].inbound_spi;
         assert!(c.rekey_child_sa(now, spi));
         run(&mut r, Duration::from_secs(30), Duration::from_millis(100));
         let c = match side {
@@ -335,7 +342,7 @@ fn rekey_colliding_with_a_delete() {
     let (a, b) = configs(aws_lifetimes());
     let mut r = establish(a, b, 60);
     let now = r.p.now;
-    let sa = r.p.a.child_sa_timers()[0].0;
+    let sa = r.p.a.child_sa_timers()[0].inbound_spi;
     assert!(r.p.a.rekey_child_sa(now, sa));
     // B deletes the IKE SA (as AWS does before maintenance) while A's rekey is in flight.
     r.p.b.close(now);
@@ -367,16 +374,19 @@ fn lifetimes_start_rekeys_on_time() {
     let start = r.p.now;
     let before = r.p.a.child_sa_timers()[0];
     // Our rekey time lies in [lifetime - margin * (1 + fuzz) - margin / 4, lifetime - margin - margin / 4].
-    let soft = before.2.duration_since(start);
+    let soft = before.rekey_at.duration_since(start);
     assert!(
         soft >= Duration::from_millis(22_400) && soft <= Duration::from_millis(32_600),
         "{soft:?}"
     );
-    assert_eq!(before.3.duration_since(start).as_secs(), 45);
+    assert_eq!(before.expire_at.duration_since(start).as_secs(), 45);
     run(&mut r, Duration::from_secs(40), Duration::from_millis(100));
     assert!(r.p.a.stats().child_rekeys + r.p.b.stats().child_rekeys >= 1);
     assert!(
-        !r.p.a.child_sa_timers().iter().any(|c| c.0 == before.0),
+        !r.p.a
+            .child_sa_timers()
+            .iter()
+            .any(|c| c.inbound_spi == before.inbound_spi),
         "the old Child SA is gone"
     );
 }
@@ -409,7 +419,7 @@ fn ike_fragmentation_carries_large_messages_through_a_small_mtu() {
         .count();
     assert!(skf >= 4, "IKE_AUTH went as fragments ({skf} SKF datagrams)");
     assert_eq!(p.dropped_mtu, 0);
-    let mut m = Model::default();
+    let mut m = Datapaths::default();
     m.apply_events(&p);
     let mut r = Run { p, m };
     run(&mut r, Duration::from_secs(600), Duration::from_millis(500));
@@ -446,8 +456,8 @@ fn collision_with_a_lost_response_and_a_retransmitted_rekey_request() {
         r.p.drop_next
             .push((Side::B, cgw_wire::ExchangeType::CREATE_CHILD_SA.0, true));
         let now = r.p.now;
-        let sa = r.p.a.child_sa_timers()[0].0;
-        let sb = r.p.b.child_sa_timers()[0].0;
+        let sa = r.p.a.child_sa_timers()[0].inbound_spi;
+        let sb = r.p.b.child_sa_timers()[0].inbound_spi;
         assert!(r.p.a.rekey_child_sa(now, sa));
         assert!(r.p.b.rekey_child_sa(now, sb));
         run(&mut r, Duration::from_secs(60), Duration::from_millis(100));

@@ -387,32 +387,26 @@ pub fn fill(seed: u64, buf: &mut [u8]) {
     DeterministicRandom::new(seed).fill(buf);
 }
 
-/// A model of both data planes driven by the IKE engines' events, with continuous ESP
+pub mod world;
+
+/// Both ends' data paths as the daemon keeps them ([`SaTable`], driven by the gateway's own
+/// translation of engine events, [`cgw::gateway::datapath_command`]), with continuous ESP
 /// traffic both ways: it checks make-before-break (no packet lost across any rekey).
 pub mod dataplane {
     use super::{Pair, Side};
-    use cgw_esp::{InboundSa, OutboundSa};
-    use cgw_ike::Event;
-    use std::collections::HashMap;
+    use cgw::sa_table::SaTable;
     use std::time::{Duration, Instant};
 
-    /// How long a replaced inbound SA keeps accepting (the daemon uses the same).
-    pub const GRACE: Duration = Duration::from_secs(2);
-
-    /// One side's ESP SAs.
+    /// One side's ESP SAs and its traffic.
     #[derive(Default)]
     pub struct End {
-        /// Inbound SAs by SPI, with a removal time once replaced.
-        pub inbound: HashMap<u32, (InboundSa, Option<Instant>)>,
-        /// The outbound SA in use: (its Child SA's inbound SPI, SA).
-        pub outbound: Option<(u32, OutboundSa)>,
-        /// Outbound SAs installed but not in use yet, by their Child SA's inbound SPI.
-        pub pending: HashMap<u32, OutboundSa>,
+        /// The data path's SA table.
+        pub sas: SaTable,
         /// Events processed so far.
         pub seen: usize,
-        /// Packets sent, received intact, and lost.
+        /// Packets sent.
         pub sent: u64,
-        /// Received.
+        /// Received intact.
         pub received: u64,
         /// Lost (no SA to send on, or dropped at the receiver), with the reason.
         pub lost: Vec<String>,
@@ -420,7 +414,7 @@ pub mod dataplane {
 
     /// Both ends and the ESP packets in flight.
     #[derive(Default)]
-    pub struct Model {
+    pub struct Datapaths {
         /// Side A.
         pub a: End,
         /// Side B.
@@ -432,7 +426,7 @@ pub mod dataplane {
         pub max_inbound: usize,
     }
 
-    impl Model {
+    impl Datapaths {
         fn end(&mut self, s: Side) -> &mut End {
             match s {
                 Side::A => &mut self.a,
@@ -440,7 +434,8 @@ pub mod dataplane {
             }
         }
 
-        /// Applies the events both engines emitted since the last call.
+        /// Applies the events both engines emitted since the last call, as the gateway
+        /// turns them into data-path commands.
         pub fn apply_events(&mut self, p: &Pair) {
             for side in [Side::A, Side::B] {
                 let events = p.events(side);
@@ -448,40 +443,10 @@ pub mod dataplane {
                 for e in &events[start..] {
                     self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
                     let mut r = cgw_crypto::DeterministicRandom::new(self.rng);
-                    let end = self.end(side);
-                    match e {
-                        Event::ChildSaEstablished(c) => {
-                            let (i, o) = cgw::child_sa::esp_sas(c, &mut r).expect("ESP SAs");
-                            end.inbound.insert(c.inbound_spi, (i, None));
-                            if c.outbound_active {
-                                end.outbound = Some((c.inbound_spi, o));
-                            } else {
-                                end.pending.insert(c.inbound_spi, o);
-                            }
-                        }
-                        Event::ChildSaOutboundActivated { inbound_spi, .. } => {
-                            if let Some(o) = end.pending.remove(inbound_spi) {
-                                end.outbound = Some((*inbound_spi, o));
-                            }
-                        }
-                        Event::ChildSaDeleted {
-                            inbound_spi,
-                            rekeyed,
-                            ..
-                        } => {
-                            end.pending.remove(inbound_spi);
-                            if end.outbound.as_ref().is_some_and(|(s, _)| s == inbound_spi) {
-                                end.outbound = None;
-                            }
-                            if *rekeyed {
-                                if let Some(x) = end.inbound.get_mut(inbound_spi) {
-                                    x.1 = Some(p.now + GRACE);
-                                }
-                            } else {
-                                end.inbound.remove(inbound_spi);
-                            }
-                        }
-                        _ => {}
+                    let cmd = cgw::gateway::datapath_command(0, e, &mut r, Default::default())
+                        .expect("ESP SAs");
+                    if let Some(cmd) = cmd {
+                        self.end(side).sas.apply(p.now, cmd);
                     }
                 }
                 let n = p.events(side).len();
@@ -496,8 +461,8 @@ pub mod dataplane {
                 let seq = self.seq;
                 let end = self.end(side);
                 end.sent += 1;
-                match end.outbound.as_mut() {
-                    Some((_, sa)) => {
+                match end.sas.outbound_mut() {
+                    Some(o) => {
                         let mut inner = vec![0u8; 100];
                         inner[0] = 0x45;
                         inner[2..4].copy_from_slice(&100u16.to_be_bytes());
@@ -505,9 +470,9 @@ pub mod dataplane {
                         inner[12..16].copy_from_slice(&[10, 10, 0, 10]);
                         inner[16..20].copy_from_slice(&[172, 31, 0, 10]);
                         inner[20..28].copy_from_slice(&seq.to_be_bytes());
-                        let mut buf = vec![0u8; 64 + 100 + sa.max_tailroom()];
+                        let mut buf = vec![0u8; 64 + 100 + o.sa.max_tailroom()];
                         buf[64..164].copy_from_slice(&inner);
-                        let r = sa.encapsulate(&mut buf, 64, 100, 4).expect("encapsulate");
+                        let r = o.sa.encapsulate(&mut buf, 64, 100, 4).expect("encapsulate");
                         self.flight.push((now + latency, to, buf[r].to_vec()));
                     }
                     None => end
@@ -522,8 +487,8 @@ pub mod dataplane {
             for (_, to, mut pkt) in due {
                 let spi = u32::from_be_bytes([pkt[0], pkt[1], pkt[2], pkt[3]]);
                 let end = self.end(to);
-                match end.inbound.get_mut(&spi) {
-                    Some((sa, _)) => match sa.decapsulate(&mut pkt) {
+                match end.sas.inbound_mut(spi) {
+                    Some(sa) => match sa.decapsulate(&mut pkt) {
                         Ok(_) => end.received += 1,
                         Err(e) => end
                             .lost
@@ -533,14 +498,12 @@ pub mod dataplane {
                 }
             }
             for side in [Side::A, Side::B] {
-                let end = self.end(side);
-                end.inbound
-                    .retain(|_, (_, until)| until.is_none_or(|t| now < t));
+                self.end(side).sas.expire(now);
             }
             self.max_inbound = self
                 .max_inbound
-                .max(self.a.inbound.len())
-                .max(self.b.inbound.len());
+                .max(self.a.sas.inbound_count())
+                .max(self.b.sas.inbound_count());
         }
 
         /// Packets in flight.

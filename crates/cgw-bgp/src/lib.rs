@@ -22,6 +22,7 @@ mod attributes;
 mod framer;
 mod message;
 mod notification;
+mod peer;
 mod prefix;
 mod rib;
 mod session;
@@ -41,6 +42,7 @@ pub use notification::{
     cease, error_code, error_code_name, error_subcode_name, fsm_error, header_error, open_error,
     route_refresh_error, update_error, NotificationMessage,
 };
+pub use peer::{ConnId, Peer, PeerEvent};
 pub use prefix::{Ipv4Prefix, NlriError, PrefixError};
 pub use rib::{PeerInfo, Rib, RibConfig, Route, RouteChange, SessionId, DEFAULT_LOCAL_PREF};
 pub use session::{

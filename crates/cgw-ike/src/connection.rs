@@ -29,6 +29,19 @@ impl Transmit {
     }
 }
 
+/// A Child SA's SPIs and when it is due for rekeying and for expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildSaTimers {
+    /// Our inbound SPI.
+    pub inbound_spi: u32,
+    /// Our outbound SPI.
+    pub outbound_spi: u32,
+    /// When it is rekeyed.
+    pub rekey_at: Instant,
+    /// When it expires without a rekey.
+    pub expire_at: Instant,
+}
+
 /// The secrets of one IKE SA (RFC 7296 2.14 names).
 pub struct IkeSaSecrets {
     /// IKE SA initiator's SPI.
@@ -150,13 +163,16 @@ impl Connection {
     }
 
     /// The Child SAs and when each is due for rekeying and expiry, for `cgw status`.
-    pub fn child_sa_timers(&self) -> Vec<(u32, u32, Instant, Instant)> {
+    pub fn child_sa_timers(&self) -> Vec<ChildSaTimers> {
         self.sas
             .iter()
             .flat_map(|s| {
-                s.children
-                    .iter()
-                    .map(|c| (c.inbound_spi, c.outbound_spi, c.rekey_at, c.expire_at))
+                s.children.iter().map(|c| ChildSaTimers {
+                    inbound_spi: c.inbound_spi,
+                    outbound_spi: c.outbound_spi,
+                    rekey_at: c.rekey_at,
+                    expire_at: c.expire_at,
+                })
             })
             .collect()
     }

@@ -27,7 +27,7 @@ pub use config::{
     id_for_addr, Config, DpdConfig, EspProposal, IkeProposal, Lifetimes, ProposalParseError,
     RetransmitConfig,
 };
-pub use connection::{Connection, ConnectionStats, IkeSaSecrets, Transmit};
+pub use connection::{ChildSaTimers, Connection, ConnectionStats, IkeSaSecrets, Transmit};
 pub use error::IkeError;
 pub use event::{ChildSaInfo, ChildSaKeys, Event, IkeSaInfo};
 pub use proposal::{EspSuite, IkeSuite};

@@ -249,7 +249,8 @@ pub struct Monitor {
     /// Seconds between probes. Default 2.
     #[serde(default = "defaults::monitor_interval")]
     pub interval_secs: u64,
-    /// Consecutive missed probes before a tunnel counts as down. Default 5.
+    /// Intervals in a row without an answer (to the echo or its repeat at half the interval)
+    /// before a tunnel counts as down. Default 5.
     #[serde(default = "defaults::monitor_threshold")]
     pub threshold: u32,
     /// Seconds a recovered preferred tunnel must stay up before traffic moves back. Default 30.

@@ -12,7 +12,10 @@
 pub mod child_sa;
 pub mod config;
 pub mod emulate;
+pub mod failover;
 pub mod fib;
+pub mod gateway;
 pub mod import;
 pub mod packet;
+pub mod sa_table;
 pub mod status;

@@ -1,26 +1,14 @@
 //! The BGP driver: one tokio task per tunnel owns the TCP connection to AWS's inside address
-//! and feeds the sans-IO `cgw_bgp::Session`; the main loop keeps the RIB and the kernel routes.
+//! and feeds the sans-IO `cgw_bgp::Session`; the gateway keeps the RIB and the desired routes.
 
-use cgw_bgp::{Event, LocalRoute, Session, SessionConfig};
+use cgw::gateway::BgpCommand as Command;
+use cgw_bgp::{ConnId, Event, Peer, PeerEvent, SessionConfig};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
-
-/// What the main loop tells a session's task.
-#[derive(Debug)]
-pub enum Command {
-    /// The tunnel carries traffic: (re)start the session.
-    TunnelUp,
-    /// The tunnel went down: the session is over now, not after the hold time.
-    TunnelDown,
-    /// Advertise these prefixes.
-    Advertise(Vec<LocalRoute>),
-    /// Send a Cease and stop.
-    Shutdown,
-}
 
 /// What a session's task reports.
 #[derive(Debug)]
@@ -56,6 +44,17 @@ async fn connect(local: Ipv4Addr, peer: Ipv4Addr) -> std::io::Result<TcpStream> 
     .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))?
 }
 
+/// Up to two TCP connections: the session's, and a colliding one while RFC 4271 6.8 decides.
+type Slots = [Option<(ConnId, TcpStream)>; 2];
+
+async fn read_slot(
+    slot: &mut Option<(ConnId, TcpStream)>,
+    buf: &mut [u8],
+) -> (ConnId, std::io::Result<usize>) {
+    let (c, st) = slot.as_mut().expect("guarded");
+    (*c, st.read(buf).await)
+}
+
 async fn run(
     tunnel: usize,
     name: &str,
@@ -65,108 +64,149 @@ async fn run(
     out: mpsc::UnboundedSender<Report>,
 ) -> std::io::Result<()> {
     let (local, peer) = (config.local_address, config.peer_address);
-    let mut s = Session::new(config);
-    let mut stream: Option<TcpStream> = None;
+    let mut p = Peer::new(config);
+    let mut slots: Slots = [None, None];
+    let mut next_id = 0u64;
     let mut connecting: Option<
         std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<TcpStream>> + Send>>,
     > = None;
     // AWS may connect to us as well; listen on our inside address once it exists.
     let mut listener: Option<TcpListener> = None;
     let mut buf = vec![0u8; 65536];
+    let mut buf2 = vec![0u8; 65536];
     let mut up = false;
+    let mut collisions = 0;
     loop {
         if listener.is_none() && up {
             listener = TcpListener::bind(SocketAddr::new(local.into(), cgw_bgp::BGP_PORT))
                 .await
                 .ok();
         }
-        while let Some(bytes) = s.poll_transmit() {
-            if let Some(st) = stream.as_mut() {
-                if let Err(e) = st.write_all(&bytes).await {
-                    debug!("{name}: BGP write: {e}");
-                    stream = None;
-                    s.closed(Instant::now());
-                }
-            }
-        }
-        while let Some(ev) = s.poll_event() {
-            match &ev {
-                Event::WantConnect => {
+        flush(&mut p, &mut slots, name).await;
+        while let Some(ev) = p.poll_event() {
+            match ev {
+                PeerEvent::WantConnect => {
                     // A passive speaker only listens; the session waits in Connect/Active
                     // until the peer's connection is accepted.
                     if up && !passive {
                         connecting = Some(Box::pin(connect(local, peer)));
                     }
-                    continue;
                 }
-                Event::Disconnect => {
-                    stream = None;
-                    connecting = None;
-                    continue;
+                PeerEvent::Close(c) => {
+                    for s in slots.iter_mut() {
+                        if s.as_ref().is_some_and(|(id, _)| *id == c) {
+                            *s = None;
+                        }
+                    }
                 }
-                Event::UpdateErrors(errs) => {
+                PeerEvent::Session(Event::UpdateErrors(errs)) => {
                     for e in errs {
                         warn!("{name}: BGP UPDATE error from {peer}: {e:?}");
                     }
-                    continue;
                 }
-                _ => {}
+                PeerEvent::Session(event) => {
+                    let _ = out.send(Report::Event { tunnel, event });
+                }
             }
-            let _ = out.send(Report::Event { tunnel, event: ev });
+            // A Close may have come with more output (the next poll_event sees it).
+            flush(&mut p, &mut slots, name).await;
         }
-        let deadline = s
+        if p.collisions() != collisions {
+            collisions = p.collisions();
+            info!("{name}: BGP connection collision with {peer} resolved (RFC 4271 6.8: the connection opened by the higher BGP identifier stays)");
+        }
+        let deadline = p
             .poll_timeout()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        let [s0, s1] = &mut slots;
         tokio::select! {
-            r = async { stream.as_mut().expect("guarded").read(&mut buf).await }, if stream.is_some() => {
+            (c, r) = read_slot(s0, &mut buf), if s0.is_some() => {
                 let now = Instant::now();
                 match r {
-                    Ok(0) | Err(_) => { stream = None; s.closed(now); }
-                    Ok(n) => s.handle_bytes(now, &buf[..n]),
+                    Ok(0) | Err(_) => { *s0 = None; p.closed(now, c); }
+                    Ok(n) => p.handle_bytes(now, c, &buf[..n]),
+                }
+            }
+            (c, r) = read_slot(s1, &mut buf2), if s1.is_some() => {
+                let now = Instant::now();
+                match r {
+                    Ok(0) | Err(_) => { *s1 = None; p.closed(now, c); }
+                    Ok(n) => p.handle_bytes(now, c, &buf2[..n]),
                 }
             }
             r = async { connecting.as_mut().expect("guarded").await }, if connecting.is_some() => {
                 connecting = None;
                 let now = Instant::now();
                 match r {
-                    Ok(st) => if s.connected(now) { let _ = st.set_nodelay(true); stream = Some(st); },
-                    Err(e) => { debug!("{name}: BGP connect to {peer}: {e}"); s.connection_failed(now); }
+                    Ok(st) => {
+                        next_id += 1;
+                        let id = ConnId(next_id);
+                        if let Some(free) = slots.iter_mut().find(|s| s.is_none()) {
+                            if p.connected(now, id) {
+                                let _ = st.set_nodelay(true);
+                                *free = Some((id, st));
+                            }
+                        }
+                    }
+                    Err(e) => { debug!("{name}: BGP connect to {peer}: {e}"); p.connection_failed(now); }
                 }
             }
             a = async { listener.as_ref().expect("guarded").accept().await }, if listener.is_some() => {
                 if let Ok((st, from)) = a {
-                    if from.ip() == peer && stream.is_none() && s.accept(Instant::now()) {
-                        connecting = None;
-                        let _ = st.set_nodelay(true);
-                        stream = Some(st);
+                    next_id += 1;
+                    let id = ConnId(next_id);
+                    if from.ip() == peer {
+                        if let Some(free) = slots.iter_mut().find(|s| s.is_none()) {
+                            if p.accept(Instant::now(), id) {
+                                let _ = st.set_nodelay(true);
+                                *free = Some((id, st));
+                            }
+                        }
                     }
                 }
             }
             c = cmds.recv() => {
                 let now = Instant::now();
                 match c {
-                    Some(Command::TunnelUp) => { if !up { up = true; info!("{name}: starting BGP to {peer}"); s.start(now); } }
+                    Some(Command::TunnelUp) => { if !up { up = true; info!("{name}: starting BGP to {peer}"); p.start(now); } }
                     Some(Command::TunnelDown) => {
                         if up {
                             up = false;
-                            stream = None;
+                            slots = [None, None];
                             connecting = None;
                             listener = None;
-                            s.stop(now);
-                            while s.poll_transmit().is_some() {}
+                            p.stop(now);
+                            // The tunnel is gone: nothing can be sent; the Down event stays.
+                            while p.poll_transmit().is_some() {}
                         }
                     }
-                    Some(Command::Advertise(routes)) => s.advertise(now, &routes),
+                    Some(Command::Advertise(routes)) => p.advertise(now, &routes),
                     Some(Command::Shutdown) | None => {
-                        s.stop(now);
-                        while let Some(bytes) = s.poll_transmit() {
-                            if let Some(st) = stream.as_mut() { let _ = st.write_all(&bytes).await; }
-                        }
+                        p.stop(now);
+                        flush(&mut p, &mut slots, name).await;
                         return Ok(());
                     }
                 }
             }
-            _ = tokio::time::sleep_until(deadline.into()) => s.handle_timeout(Instant::now()),
+            _ = tokio::time::sleep_until(deadline.into()) => p.handle_timeout(Instant::now()),
+        }
+    }
+}
+
+/// Writes what the peer queued to its connections; a failed write closes that connection.
+async fn flush(p: &mut Peer, slots: &mut Slots, name: &str) {
+    while let Some((c, bytes)) = p.poll_transmit() {
+        let Some(slot) = slots
+            .iter_mut()
+            .find(|s| s.as_ref().is_some_and(|(id, _)| *id == c))
+        else {
+            continue;
+        };
+        let (_, st) = slot.as_mut().expect("found");
+        if let Err(e) = st.write_all(&bytes).await {
+            debug!("{name}: BGP write: {e}");
+            *slot = None;
+            p.closed(Instant::now(), c);
         }
     }
 }

@@ -7,8 +7,8 @@
 //! through a command channel and an eventfd that wakes its `poll`.
 
 use cgw::packet;
+use cgw::sa_table::{DatapathCommand, SaTable};
 use cgw::status::{Counter, Counters};
-use cgw_esp::{InboundSa, OutboundSa};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -116,46 +116,8 @@ pub struct TunnelSetup {
 
 /// Commands from the control side.
 pub enum Command {
-    /// Installs a Child SA's pair of ESP SAs; the outbound one replaces the current.
-    InstallChild {
-        /// Tunnel index.
-        tunnel: usize,
-        /// Receiving SA.
-        inbound: Box<InboundSa>,
-        /// Sending SA.
-        outbound: Box<OutboundSa>,
-        /// Where ESP goes.
-        remote: SocketAddr,
-        /// UDP-encapsulate (NAT-T) or raw ESP.
-        udp_encap: bool,
-        /// Send on the new outbound SA at once; otherwise keep it until `ActivateOutbound`.
-        activate: bool,
-    },
-    /// Switches outbound traffic to a Child SA installed earlier (make-before-break).
-    ActivateOutbound {
-        /// Tunnel index.
-        tunnel: usize,
-        /// The Child SA's inbound SPI.
-        inbound_spi: u32,
-    },
-    /// Removes the ESP SAs of a Child SA; its inbound SA keeps accepting for `grace`.
-    RemoveChild {
-        /// Tunnel index.
-        tunnel: usize,
-        /// Our inbound SPI.
-        inbound_spi: u32,
-        /// Our outbound SPI.
-        outbound_spi: u32,
-        /// How long the inbound SA still accepts packets (rekeyed SAs).
-        grace: std::time::Duration,
-    },
-    /// Sends an ICMP echo request to AWS's inside address through the tunnel.
-    Echo {
-        /// Tunnel index.
-        tunnel: usize,
-        /// Sequence number.
-        seq: u16,
-    },
+    /// What the gateway asked for (SA changes, monitor echoes).
+    Gateway(DatapathCommand),
     /// Answers once every earlier command is applied (and everything encrypted before it has
     /// been handed to the kernel).
     Barrier(tokio::sync::oneshot::Sender<()>),
@@ -194,19 +156,11 @@ pub enum Event {
 /// The monitor's ICMP identifier.
 pub const ECHO_ID: u16 = 0xc9_57;
 
-/// An outbound SA with where its packets go: (Child SA inbound SPI, SA, peer, UDP-encapsulated).
-type Outbound = (u32, Box<OutboundSa>, SocketAddr, bool);
-
 struct Tunnel {
     setup: TunnelSetup,
-    outbound: Option<Outbound>,
-    /// Installed but not yet in use (the responder of a rekey waits for the old SA's Delete).
-    pending: Vec<Outbound>,
-    /// Inbound SAs, with the time a replaced one stops accepting.
-    inbound: Vec<(Box<InboundSa>, Option<Instant>)>,
+    /// Its ESP SAs (the same table the in-memory gateway tests drive).
+    sas: SaTable,
     counters: Arc<TunnelCounters>,
-    /// A rekey was requested for this outbound SA's Child SA already.
-    rekey_requested: bool,
 }
 
 /// The handle the control side keeps.
@@ -279,11 +233,8 @@ pub fn start(
             .zip(counters.iter().cloned())
             .map(|(setup, counters)| Tunnel {
                 setup,
-                outbound: None,
-                pending: Vec::new(),
-                inbound: Vec::new(),
+                sas: SaTable::default(),
                 counters,
-                rekey_requested: false,
             })
             .collect(),
         udp,
@@ -369,7 +320,7 @@ impl Dataplane {
             }
             let now = Instant::now();
             for t in self.tunnels.iter_mut() {
-                t.inbound.retain(|(_, until)| until.is_none_or(|u| now < u));
+                t.sas.expire(now);
             }
             if fds[1].revents != 0 {
                 self.receive_udp();
@@ -389,61 +340,14 @@ impl Dataplane {
     fn drain_commands(&mut self) -> bool {
         while let Ok(c) = self.commands.try_recv() {
             match c {
-                Command::InstallChild {
-                    tunnel,
-                    inbound,
-                    outbound,
-                    remote,
-                    udp_encap,
-                    activate,
-                } => {
-                    if let Some(t) = self.tunnels.get_mut(tunnel) {
-                        // Make-before-break: the new inbound SA joins the old ones.
-                        let child = inbound.spi();
-                        t.inbound.push((inbound, None));
-                        let o = (child, outbound, remote, udp_encap);
-                        if activate {
-                            t.outbound = Some(o);
-                            t.rekey_requested = false;
-                        } else {
-                            t.pending.push(o);
-                        }
+                Command::Gateway(DatapathCommand::Echo { tunnel, seq }) => {
+                    self.send_echo(tunnel, seq)
+                }
+                Command::Gateway(cmd) => {
+                    if let Some(t) = self.tunnels.get_mut(cmd.tunnel()) {
+                        t.sas.apply(Instant::now(), cmd);
                     }
                 }
-                Command::ActivateOutbound {
-                    tunnel,
-                    inbound_spi,
-                } => {
-                    if let Some(t) = self.tunnels.get_mut(tunnel) {
-                        if let Some(pos) = t.pending.iter().position(|p| p.0 == inbound_spi) {
-                            t.outbound = Some(t.pending.remove(pos));
-                            t.rekey_requested = false;
-                        }
-                    }
-                }
-                Command::RemoveChild {
-                    tunnel,
-                    inbound_spi,
-                    outbound_spi,
-                    grace,
-                } => {
-                    if let Some(t) = self.tunnels.get_mut(tunnel) {
-                        let until = Instant::now() + grace;
-                        for (sa, u) in t.inbound.iter_mut() {
-                            if sa.spi() == inbound_spi {
-                                *u = Some(until);
-                            }
-                        }
-                        t.pending.retain(|p| p.0 != inbound_spi);
-                        if t.outbound
-                            .as_ref()
-                            .is_some_and(|o| o.1.spi() == outbound_spi)
-                        {
-                            t.outbound = None;
-                        }
-                    }
-                }
-                Command::Echo { tunnel, seq } => self.send_echo(tunnel, seq),
                 Command::Barrier(done) => {
                     let _ = done.send(());
                 }
@@ -477,25 +381,24 @@ impl Dataplane {
     /// `HEADROOM - headroom`, recorded by moving it to the buffer's start).
     fn encapsulate(&mut self, tunnel: usize, i: usize, len: usize) -> bool {
         let t = &mut self.tunnels[tunnel];
-        let Some((child, sa, remote, udp)) = t.outbound.as_mut() else {
+        // Ask for a rekey at the soft limit (packets, bytes, or well before the sequence
+        // number runs out).
+        if let Some(child) = t.sas.rekey_due(None) {
+            let _ = self.events.send(Event::RekeyNeeded {
+                tunnel,
+                inbound_spi: child,
+            });
+        }
+        let Some(o) = t.sas.outbound_mut() else {
             t.counters.inc(Counter::NoSa);
             self.dests[i] = None;
             return false;
         };
-        // Ask for a rekey at the soft limit (packets, bytes, or well before the sequence
-        // number runs out).
-        if !t.rekey_requested && sa.status() != cgw_esp::SaStatus::Active {
-            t.rekey_requested = true;
-            let _ = self.events.send(Event::RekeyNeeded {
-                tunnel,
-                inbound_spi: *child,
-            });
-        }
-        match sa.encapsulate(&mut self.bufs[i], HEADROOM, len, 4) {
+        match o.sa.encapsulate(&mut self.bufs[i], HEADROOM, len, 4) {
             Ok(r) => {
                 self.bufs[i].copy_within(r.clone(), 0);
                 self.lens[i] = r.len();
-                self.dests[i] = Some((*remote, *udp));
+                self.dests[i] = Some((o.remote, o.udp_encap));
                 t.counters.inc(Counter::TxPackets);
                 t.counters.table.add(Counter::TxBytes, len as u64);
                 true
@@ -608,7 +511,7 @@ impl Dataplane {
     fn tunnel_of_peer(&self, peer: SocketAddr) -> Option<usize> {
         self.tunnels
             .iter()
-            .position(|t| t.outbound.as_ref().is_some_and(|o| o.2.ip() == peer.ip()))
+            .position(|t| t.sas.outbound().is_some_and(|o| o.remote.ip() == peer.ip()))
     }
 
     fn count_io_error(&self, dst: SocketAddr) {
@@ -866,26 +769,22 @@ impl Dataplane {
             return;
         }
         let spi = u32::from_be_bytes([pkt[0], pkt[1], pkt[2], pkt[3]]);
-        let found = self.tunnels.iter().enumerate().find_map(|(ti, t)| {
-            t.inbound
-                .iter()
-                .position(|s| s.0.spi() == spi)
-                .map(|si| (ti, si))
-        });
-        let Some((ti, si)) = found else {
+        let Some(ti) = self.tunnels.iter().position(|t| t.sas.has_inbound(spi)) else {
             count_foreign(self, Counter::UnknownSpi);
             return;
         };
         let t = &mut self.tunnels[ti];
-        let before = *t.inbound[si].0.drops();
-        match t.inbound[si].0.decapsulate(pkt) {
+        let sa = t.sas.inbound_mut(spi).expect("found above");
+        let before = *sa.drops();
+        let result = sa.decapsulate(pkt);
+        let after = *sa.drops();
+        match result {
             Ok(d) => {
                 t.counters.last_rx_ms.store(now_ms, Ordering::Relaxed);
-                if !t.rekey_requested && t.inbound[si].0.status() != cgw_esp::SaStatus::Active {
-                    t.rekey_requested = true;
+                if let Some(child) = t.sas.rekey_due(Some(spi)) {
                     let _ = self.events.send(Event::RekeyNeeded {
                         tunnel: ti,
-                        inbound_spi: spi,
+                        inbound_spi: child,
                     });
                 }
                 let inner = &mut pkt[d.inner.clone()];
@@ -903,7 +802,6 @@ impl Dataplane {
                 }
             }
             Err(_) => {
-                let after = *t.inbound[si].0.drops();
                 let c = &t.counters.table;
                 for (counter, n) in [
                     (Counter::BadLength, after.bad_length - before.bad_length),

@@ -59,6 +59,23 @@ impl Failover {
         self.failovers
     }
 
+    /// When [`Failover::update`] could next decide differently with unchanged health: the end
+    /// of the primary's hold-down while on a backup, or the end of the startup grace.
+    pub fn poll_timeout(&self, health: &[Health]) -> Option<Instant> {
+        let primary = health.first()?;
+        if self.active != 0 {
+            return primary
+                .up
+                .then_some(primary.up_since)
+                .flatten()
+                .map(|s| s + self.hold);
+        }
+        if !self.primary_was_up && !primary.up && health.iter().skip(1).any(|h| h.up) {
+            return self.startup_until;
+        }
+        None
+    }
+
     /// Re-evaluates with the tunnels' health; returns the new active tunnel if it changed.
     pub fn update(&mut self, now: Instant, health: &[Health]) -> Option<usize> {
         let up = |i: usize| health.get(i).is_some_and(|h| h.up);
