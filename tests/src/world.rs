@@ -127,6 +127,8 @@ pub struct Host {
     pub barrier_violations: Vec<String>,
     /// IKE datagrams sent (for the shutdown test: Deletes).
     pub ike_sent: u64,
+    /// NAT keepalives sent.
+    pub keepalives: u64,
     /// Monitor echoes sent, per tunnel.
     pub echoes: Vec<u64>,
     /// Every state change: (time, tunnel, state).
@@ -177,6 +179,7 @@ impl Host {
             held: vec![false; count],
             barrier_violations: Vec::new(),
             ike_sent: 0,
+            keepalives: 0,
             echoes: vec![0; count],
             states: Vec::new(),
             bgp_shutdown: vec![false; count],
@@ -685,12 +688,15 @@ impl World {
                             data,
                         });
                     }
-                    Action::NatKeepalive { remote, .. } => out.push(Datagram {
-                        src: SocketAddr::new(h.addr.into(), cgw_ike::NAT_T_PORT),
-                        dst: remote,
-                        raw_esp: false,
-                        data: vec![0xff],
-                    }),
+                    Action::NatKeepalive { remote, .. } => {
+                        h.keepalives += 1;
+                        out.push(Datagram {
+                            src: SocketAddr::new(h.addr.into(), cgw_ike::NAT_T_PORT),
+                            dst: remote,
+                            raw_esp: false,
+                            data: vec![0xff],
+                        })
+                    }
                     Action::Datapath(DatapathCommand::Echo { tunnel, seq }) => {
                         h.echoes[tunnel] += 1;
                         let (ours, peer) = h.inside[tunnel];

@@ -1254,10 +1254,13 @@ pub fn datapath_command(
                 tunnel,
                 inbound: Box::new(inbound),
                 outbound: Box::new(outbound),
-                remote: SocketAddr::new(
-                    c.remote.ip(),
-                    if c.udp_encap { cgw_ike::NAT_T_PORT } else { 0 },
-                ),
+                // ESP in UDP goes where the peer's IKE comes from: port 4500, or the port a
+                // NAT in front of the peer mapped it to.
+                remote: if c.udp_encap {
+                    c.remote
+                } else {
+                    SocketAddr::new(c.remote.ip(), 0)
+                },
                 udp_encap: c.udp_encap,
                 activate: c.outbound_active,
             })
