@@ -547,6 +547,149 @@ impl Default for TunnelBgp {
     }
 }
 
+/// The allowed values of a numeric key. One entry drives the validator's check and its
+/// message, the comment `cgw import aws` writes next to the key, and the README reference
+/// check, so the three cannot disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    /// `tunnel` or `monitor`.
+    pub section: &'static str,
+    /// The key.
+    pub key: &'static str,
+    /// Smallest value.
+    pub min: u64,
+    /// Smallest value with `gateway.lab_mode = true`.
+    pub lab_min: u64,
+    /// Largest value (`u64::MAX`: no upper bound).
+    pub max: u64,
+    /// Where the bounds come from.
+    pub why: &'static str,
+}
+
+impl Range {
+    /// The range as the messages, comments and README write it: `900..=28800`, or
+    /// `at least 30` without an upper bound.
+    pub fn text(&self, lab: bool) -> String {
+        let min = if lab { self.lab_min } else { self.min };
+        if self.max == u64::MAX {
+            format!("at least {min}")
+        } else {
+            format!("{min}..={}", self.max)
+        }
+    }
+
+    /// The error for `value`, if it is out of range.
+    pub fn check(&self, value: u64, lab: bool) -> Option<String> {
+        let min = if lab { self.lab_min } else { self.min };
+        if (min..=self.max).contains(&value) {
+            return None;
+        }
+        let lab_note = if lab && self.lab_min != self.min {
+            " in lab mode"
+        } else {
+            ""
+        };
+        Some(format!(
+            "{value} is out of range: {}{lab_note} ({})",
+            self.text(lab),
+            self.why
+        ))
+    }
+}
+
+/// Every numeric key with fixed bounds (relations between keys, such as `tcp_mss` at most
+/// `mtu - 40` or `rekey_margin_secs` at most half the Child SA lifetime, are checked apart).
+pub const RANGES: &[Range] = &[
+    Range {
+        section: "tunnel",
+        key: "mtu",
+        min: 576,
+        lab_min: 576,
+        max: 1446,
+        why: "1446 is the largest AWS supports",
+    },
+    Range {
+        section: "tunnel",
+        key: "tcp_mss",
+        min: 536,
+        lab_min: 536,
+        max: 1406,
+        why: "1406 is the largest AWS supports",
+    },
+    Range {
+        section: "tunnel",
+        key: "ike_lifetime_secs",
+        min: 900,
+        lab_min: 20,
+        max: 28_800,
+        why: "AWS's phase 1 lifetimes",
+    },
+    Range {
+        section: "tunnel",
+        key: "child_lifetime_secs",
+        min: 900,
+        lab_min: 20,
+        max: 3_600,
+        why: "AWS's phase 2 lifetimes",
+    },
+    Range {
+        section: "tunnel",
+        key: "rekey_fuzz_percent",
+        min: 0,
+        lab_min: 0,
+        max: 100,
+        why: "AWS's rekey fuzz",
+    },
+    Range {
+        section: "tunnel",
+        key: "replay_window",
+        min: 64,
+        lab_min: 64,
+        max: 2048,
+        why: "AWS's replay window sizes, in packets",
+    },
+    Range {
+        section: "tunnel",
+        key: "dpd_interval_secs",
+        min: 1,
+        lab_min: 1,
+        max: u64::MAX,
+        why: "seconds",
+    },
+    Range {
+        section: "tunnel",
+        key: "dpd_timeout_secs",
+        min: 30,
+        lab_min: 30,
+        max: u64::MAX,
+        why: "AWS's minimum DPD timeout",
+    },
+    Range {
+        section: "monitor",
+        key: "interval_secs",
+        min: 1,
+        lab_min: 1,
+        max: u64::MAX,
+        why: "seconds",
+    },
+    Range {
+        section: "monitor",
+        key: "threshold",
+        min: 1,
+        lab_min: 1,
+        max: u64::MAX,
+        why: "intervals without an answer",
+    },
+];
+
+/// The range of `section.key` (a key of [`RANGES`]).
+pub fn range(section: &str, key: &str) -> &'static Range {
+    RANGES
+        .iter()
+        .find(|r| r.section == section && r.key == key)
+        .unwrap_or_else(|| panic!("no range for {section}.{key}"))
+}
+
 /// Default values (also used by serde).
 pub mod defaults {
     use super::*;
@@ -757,7 +900,7 @@ impl CgwConfig {
     pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
         let mut v = Validator { errors: Vec::new() };
         v.gateway(&self.gateway);
-        v.monitor(&self.monitor);
+        v.monitor(&self.monitor, self.gateway.lab_mode);
         v.tunnels(self);
         if v.errors.is_empty() {
             Ok(())
@@ -977,13 +1120,29 @@ impl Validator {
         }
     }
 
-    fn monitor(&mut self, m: &Monitor) {
-        if m.interval_secs == 0 {
-            self.err("monitor.interval_secs", "must be at least 1");
+    /// Checks `section.key` against its entry in [`RANGES`].
+    fn range(&mut self, field: String, section: &str, key: &str, value: u64, lab: bool) {
+        if let Some(m) = range(section, key).check(value, lab) {
+            self.err(field, m);
         }
-        if m.threshold == 0 {
-            self.err("monitor.threshold", "must be at least 1 (missed probes)");
-        }
+    }
+
+    fn monitor(&mut self, m: &Monitor, lab: bool) {
+        let f = |k: &str| format!("monitor.{k}");
+        self.range(
+            f("interval_secs"),
+            "monitor",
+            "interval_secs",
+            m.interval_secs,
+            lab,
+        );
+        self.range(
+            f("threshold"),
+            "monitor",
+            "threshold",
+            m.threshold.into(),
+            lab,
+        );
     }
 
     fn tunnels(&mut self, cfg: &CgwConfig) {
@@ -1100,24 +1259,15 @@ impl Validator {
         self.psk(&f("psk"), &t.psk);
         self.inside_cidr(&f("inside_cidr"), t.inside_cidr);
 
-        if !(576..=1446).contains(&t.mtu) {
-            self.err(
-                f("mtu"),
-                format!(
-                    "{} is out of range: 576..=1446 (1446 is the largest AWS supports)",
-                    t.mtu
-                ),
-            );
-        }
-        if !(536..=1406).contains(&t.tcp_mss) {
-            self.err(
-                f("tcp_mss"),
-                format!(
-                    "{} is out of range: 536..=1406 (1406 is the largest AWS supports)",
-                    t.tcp_mss
-                ),
-            );
-        } else if u32::from(t.tcp_mss) + 40 > u32::from(t.mtu) {
+        let lab = cfg.gateway.lab_mode;
+        let ranged = |v: &mut Self, key: &str, value: u64| -> bool {
+            let before = v.errors.len();
+            v.range(f(key), "tunnel", key, value, lab);
+            v.errors.len() == before
+        };
+        ranged(self, "mtu", t.mtu.into());
+        if ranged(self, "tcp_mss", t.tcp_mss.into()) && u32::from(t.tcp_mss) + 40 > u32::from(t.mtu)
+        {
             self.err(
                 f("tcp_mss"),
                 format!(
@@ -1130,29 +1280,11 @@ impl Validator {
 
         self.proposals(i, t);
 
-        let (min_life, min_margin) = if cfg.gateway.lab_mode {
-            (20, 5)
-        } else {
-            (900, 60)
-        };
-        if !(min_life..=28_800).contains(&t.ike_lifetime_secs) {
-            self.err(
-                f("ike_lifetime_secs"),
-                format!(
-                    "{} is out of range: AWS allows 900..=28800 for phase 1",
-                    t.ike_lifetime_secs
-                ),
-            );
-        }
-        if !(min_life..=3_600).contains(&t.child_lifetime_secs) {
-            self.err(
-                f("child_lifetime_secs"),
-                format!(
-                    "{} is out of range: AWS allows 900..=3600 for phase 2",
-                    t.child_lifetime_secs
-                ),
-            );
-        } else if t.child_lifetime_secs >= t.ike_lifetime_secs {
+        let min_margin = if lab { 5 } else { 60 };
+        ranged(self, "ike_lifetime_secs", t.ike_lifetime_secs);
+        if ranged(self, "child_lifetime_secs", t.child_lifetime_secs)
+            && t.child_lifetime_secs >= t.ike_lifetime_secs
+        {
             self.err(
                 f("child_lifetime_secs"),
                 format!(
@@ -1166,38 +1298,18 @@ impl Validator {
             self.err(
                 f("rekey_margin_secs"),
                 format!(
-                    "{} is out of range: 60 up to half of child_lifetime_secs ({max_margin})",
+                    "{} is out of range: {min_margin} up to half of child_lifetime_secs ({max_margin})",
                     t.rekey_margin_secs
                 ),
             );
         }
-        if t.rekey_fuzz_percent > 100 {
-            self.err(
-                f("rekey_fuzz_percent"),
-                format!("{} is out of range: 0..=100", t.rekey_fuzz_percent),
-            );
-        }
-        if !(64..=2048).contains(&t.replay_window) {
-            self.err(
-                f("replay_window"),
-                format!(
-                    "{} is out of range: AWS allows 64..=2048 packets",
-                    t.replay_window
-                ),
-            );
-        }
-        if t.dpd_interval_secs == 0 {
-            self.err(f("dpd_interval_secs"), "must be at least 1");
-        }
-        if t.dpd_timeout_secs < 30 {
-            self.err(
-                f("dpd_timeout_secs"),
-                format!(
-                    "{} is too short: at least 30 (AWS's minimum)",
-                    t.dpd_timeout_secs
-                ),
-            );
-        } else if t.dpd_interval_secs >= t.dpd_timeout_secs {
+        ranged(self, "rekey_fuzz_percent", t.rekey_fuzz_percent.into());
+        ranged(self, "replay_window", t.replay_window.into());
+        let interval_ok = ranged(self, "dpd_interval_secs", t.dpd_interval_secs);
+        if ranged(self, "dpd_timeout_secs", t.dpd_timeout_secs)
+            && interval_ok
+            && t.dpd_interval_secs >= t.dpd_timeout_secs
+        {
             self.err(
                 f("dpd_interval_secs"),
                 format!(

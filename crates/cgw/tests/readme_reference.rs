@@ -165,3 +165,87 @@ fn the_readme_status_example_is_the_status_model() {
     }
     keys("status", &example, &written);
 }
+
+/// The whole row of `key` in the table under `heading`.
+fn row(heading: &str, key: &str) -> Option<String> {
+    README
+        .lines()
+        .skip_while(|l| !l.starts_with(heading))
+        .skip(1)
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .find(|l| l.starts_with(&format!("| `{key}` |")))
+        .map(str::to_string)
+}
+
+#[test]
+fn every_range_the_validator_enforces_is_in_the_readme() {
+    for r in cgw::config::RANGES {
+        let heading = match r.section {
+            "monitor" => "### `[monitor]`",
+            "tunnel" => "### `[[tunnel]]`",
+            other => panic!("no README table for {other}"),
+        };
+        let row = row(heading, r.key).unwrap_or_else(|| panic!("{} not in the README", r.key));
+        assert!(
+            row.contains(&r.text(false)),
+            "the README row of {}.{} does not say {}: {row}",
+            r.section,
+            r.key,
+            r.text(false)
+        );
+        if r.lab_min != r.min {
+            assert!(
+                row.contains(&r.text(true)),
+                "the README row of {}.{} does not say {} (lab mode): {row}",
+                r.section,
+                r.key,
+                r.text(true)
+            );
+        }
+    }
+}
+
+#[test]
+fn the_validator_and_the_import_comments_use_the_range_table() {
+    // Lab mode allows 20 s lifetimes, and the message says so (it used to quote AWS's 900).
+    let base = format!("{GATEWAY}lab_mode = true\n{TUNNEL}");
+    let with = |extra: &str| {
+        let c: CgwConfig = toml::from_str(&format!("{base}{extra}")).unwrap();
+        c.validate()
+            .err()
+            .map(|e| {
+                e.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default()
+    };
+    let e = with("child_lifetime_secs = 10\n");
+    assert!(e.contains("20..=3600 in lab mode"), "{e}");
+    let e = with("replay_window = 32\n");
+    assert!(e.contains("64..=2048"), "{e}");
+    // Every ranged key that `cgw import aws` writes is commented with its range.
+    let json = cgw::emulate::Emulator::parse(cgw::emulate::EXAMPLE)
+        .unwrap()
+        .describe_vpn_connections_json();
+    let opts = cgw::import::ImportOptions {
+        remote_cidrs: vec!["10.201.0.0/16".parse().unwrap()],
+        ..Default::default()
+    };
+    let toml = cgw::import::import_aws(&json, &opts).unwrap().toml;
+    for r in cgw::config::RANGES {
+        let lines: Vec<&str> = toml.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with(&format!("{} = ", r.key)))
+            .unwrap_or_else(|| panic!("{} not written", r.key));
+        assert!(
+            lines[at - 1].contains(&format!("(allowed: {})", r.text(false))),
+            "{}: {}",
+            r.key,
+            lines[at - 1]
+        );
+    }
+}

@@ -68,6 +68,8 @@ struct Section<'a> {
     out: &'a mut String,
     notes: Option<&'a HashMap<&'static str, String>>,
     prefix: &'static str,
+    /// `gateway`, `monitor` or `tunnel`: where the keys' allowed ranges are looked up.
+    section: &'static str,
 }
 
 impl Section<'_> {
@@ -76,14 +78,25 @@ impl Section<'_> {
         self.notes.and_then(|n| n.get(full.as_str()))
     }
 
+    /// The description with the key's allowed range (`cgw::config::RANGES`), if it has one.
+    fn what(&self, key: &str, what: &str) -> String {
+        match crate::config::RANGES
+            .iter()
+            .find(|r| r.section == self.section && r.key == key)
+        {
+            Some(r) => format!("{what} (allowed: {})", r.text(false)),
+            None => what.to_string(),
+        }
+    }
+
     fn key(&mut self, key: &str, what: &str, value: &str) {
-        let line = comment_line(what, self.note(key));
+        let line = comment_line(&self.what(key, what), self.note(key));
         let _ = writeln!(self.out, "{line}");
         let _ = writeln!(self.out, "{key} = {value}");
     }
 
     fn unset(&mut self, key: &str, what: &str, example: &str) {
-        let line = comment_line(what, self.note(key));
+        let line = comment_line(&self.what(key, what), self.note(key));
         let _ = writeln!(self.out, "{line}");
         let _ = writeln!(self.out, "# {key} = {example}");
     }
@@ -109,6 +122,7 @@ pub(crate) fn write(cfg: &CgwConfig, notes: &Notes, warnings: &[String]) -> Stri
         out: &mut out,
         notes: Some(&notes.gateway),
         prefix: "",
+        section: "gateway",
     };
     s.key(
         "local_address",
@@ -157,6 +171,7 @@ pub(crate) fn write(cfg: &CgwConfig, notes: &Notes, warnings: &[String]) -> Stri
         out: &mut out,
         notes: None,
         prefix: "",
+        section: "monitor",
     };
     s.key(
         "enabled",
@@ -196,6 +211,7 @@ fn tunnel(
         out,
         notes,
         prefix: "",
+        section: "tunnel",
     };
     s.key("name", "Name in logs and cgw status", &quote(&t.name));
     s.key(
@@ -229,7 +245,7 @@ fn tunnel(
     );
     s.key(
         "tcp_mss",
-        "TCP MSS clamp (at most mtu - 40; AWS supports at most 1406)",
+        "TCP MSS clamp (at most mtu - 40)",
         &t.tcp_mss.to_string(),
     );
     s.key(
@@ -264,7 +280,7 @@ fn tunnel(
     );
     s.key(
         "replay_window",
-        "ESP anti-replay window in packets (64..=2048)",
+        "ESP anti-replay window in packets",
         &t.replay_window.to_string(),
     );
     let what =
@@ -285,7 +301,7 @@ fn tunnel(
     );
     s.key(
         "dpd_timeout_secs",
-        "Declare AWS dead after this long without an answer (at least 30)",
+        "Declare AWS dead after this long without an answer",
         &t.dpd_timeout_secs.to_string(),
     );
     s.key(
