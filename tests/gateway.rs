@@ -162,11 +162,7 @@ fn rekeys_under_traffic(cgw_child_lifetime: u64, seed: u64) -> World {
             t.child_lifetime_secs = cgw_child_lifetime;
         }
     });
-    w.traffic = 20;
-    w.run_for(secs(5 * 3600));
-    // Let the last packets land.
-    w.traffic = 0;
-    w.run_for(secs(1));
+    w.run_traffic(20, secs(5 * 3600));
     assert_no_loss(&w);
     assert!(w.to_vpc.received > 300_000, "{}", w.to_vpc.received);
     w
@@ -256,10 +252,7 @@ fn packet_limits_rekey_the_child_sa_under_traffic_without_loss() {
             t.child_lifetime_packets = Some(100);
         }
     });
-    w.traffic = 20;
-    w.run_for(secs(60));
-    w.traffic = 0;
-    w.run_for(secs(1));
+    w.run_traffic(20, secs(60));
     assert_no_loss(&w);
     // 60 s x 20 packets each way (and the monitor's echoes) on tunnel 1: a rekey every
     // 100 packets in either direction.
@@ -278,7 +271,7 @@ fn behind_a_nat_with_duplication_and_reordering_rekeys_lose_nothing() {
     w.faults.dup = 5;
     w.faults.reorder = 10;
     if w.run_until_true(secs(30), |w| w.all_up()).is_none() {
-        let s = w.cgw.gw.status(w.now, &[], 0);
+        let s = w.cgw.gw.status(w.now, &[], 0, 0);
         panic!(
             "not up through the NAT: {:#?}",
             s.tunnels
@@ -287,16 +280,13 @@ fn behind_a_nat_with_duplication_and_reordering_rekeys_lose_nothing() {
                 .collect::<Vec<_>>()
         );
     }
-    let s = w.cgw.gw.status(w.now, &[], 0);
+    let s = w.cgw.gw.status(w.now, &[], 0, 0);
     for t in &s.tunnels {
         let ike = t.ike_sa.as_ref().unwrap();
         assert!(ike.local_behind_nat && ike.nat_t, "{t:?}");
         assert!(t.child_sa.as_ref().unwrap().udp_encap, "{t:?}");
     }
-    w.traffic = 20;
-    w.run_for(secs(2 * 3600));
-    w.traffic = 0;
-    w.run_for(secs(1));
+    w.run_traffic(20, secs(2 * 3600));
     assert_no_loss(&w);
     assert!(w.to_lan.received > 100_000, "{}", w.to_lan.received);
     let rekeys = w.cgw.gw.connection(0).stats().child_rekeys;

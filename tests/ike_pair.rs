@@ -312,7 +312,7 @@ fn responder_honours_its_own_policy_order() {
 #[test]
 fn cookie_round_trip() {
     let (a, mut b) = Pair::configs(PSK);
-    b.require_cookie = true;
+    b.responder.cookie_threshold = 0;
     let p = established_pair(a, b, 9);
     let init_requests: Vec<_> = p
         .wire_log

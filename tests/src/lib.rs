@@ -463,13 +463,11 @@ pub mod dataplane {
                 end.sent += 1;
                 match end.sas.outbound_mut() {
                     Some(o) => {
-                        let mut inner = vec![0u8; 100];
-                        inner[0] = 0x45;
-                        inner[2..4].copy_from_slice(&100u16.to_be_bytes());
-                        inner[9] = 17;
-                        inner[12..16].copy_from_slice(&[10, 10, 0, 10]);
-                        inner[16..20].copy_from_slice(&[172, 31, 0, 10]);
-                        inner[20..28].copy_from_slice(&seq.to_be_bytes());
+                        let inner = super::world::udp_packet(
+                            [10, 10, 0, 10].into(),
+                            [172, 31, 0, 10].into(),
+                            seq,
+                        );
                         let mut buf = vec![0u8; 64 + 100 + o.sa.max_tailroom()];
                         buf[64..164].copy_from_slice(&inner);
                         let r = o.sa.encapsulate(&mut buf, 64, 100, 4).expect("encapsulate");

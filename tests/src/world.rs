@@ -22,8 +22,6 @@ use std::time::{Duration, Instant};
 
 /// Interface indexes the harness gives cgw's tunnel devices.
 pub const IFINDEX: [u32; 2] = [101, 102];
-/// The monitor's ICMP identifier in the harness.
-const ECHO_ID: u16 = 0xc957;
 /// cgw's address behind the NAT, when there is one.
 pub const PRIVATE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 /// A host on cgw's LAN and one in the VPC: the test traffic's ends.
@@ -380,6 +378,15 @@ impl World {
         self.run_until(self.now + d);
     }
 
+    /// Sends `pps` test packets a second each way for `d`, then stops and lets the last
+    /// ones land (one more second).
+    pub fn run_traffic(&mut self, pps: u32, d: Duration) {
+        self.traffic = pps;
+        self.run_for(d);
+        self.traffic = 0;
+        self.run_for(Duration::from_secs(1));
+    }
+
     /// Runs until `f` holds (checked after each turn) or `limit` passes; returns the time
     /// it took, or None.
     pub fn run_until_true(
@@ -492,27 +499,22 @@ impl World {
         if dst_ep.is_none() && !is_cgw {
             return;
         }
-        let esp = if d.raw_esp {
-            Some(d.data.clone())
-        } else if d.dst.port() == cgw_ike::NAT_T_PORT {
-            match d.data.as_slice() {
-                [0xff] => return, // NAT keepalive
-                [0, 0, 0, 0, rest @ ..] => {
-                    let host = self.host_at(dst_ep);
-                    if let Some(h) = host {
-                        h.gw.handle_ike(now, d.dst, d.src, rest);
-                    }
-                    return;
-                }
-                other => Some(other.to_vec()),
-            }
-        } else {
+        // Port 500 is IKE; port 4500 carries keepalives, IKE behind the non-ESP marker and
+        // ESP; raw ESP is ESP.
+        let ike = match (d.raw_esp, d.dst.port(), d.data.as_slice()) {
+            (true, _, _) => None,
+            (false, cgw_ike::NAT_T_PORT, [0xff]) => return,
+            (false, cgw_ike::NAT_T_PORT, [0, 0, 0, 0, rest @ ..]) => Some(rest),
+            (false, cgw_ike::NAT_T_PORT, _) => None,
+            (false, _, data) => Some(data),
+        };
+        if let Some(ike) = ike {
             if let Some(h) = self.host_at(dst_ep) {
-                h.gw.handle_ike(now, d.dst, d.src, &d.data);
+                h.gw.handle_ike(now, d.dst, d.src, ike);
             }
             return;
-        };
-        let Some(mut pkt) = esp else { return };
+        }
+        let mut pkt = d.data;
         if pkt.len() < 8 {
             return;
         }
@@ -555,7 +557,9 @@ impl World {
             );
         }
         let ours = h.inside[ti].0;
-        if let Some(seq) = cgw::packet::icmp_echo_reply_seq(&inner, ours, ECHO_ID) {
+        if let Some(seq) =
+            cgw::packet::icmp_echo_reply_seq(&inner, ours, cgw::packet::MONITOR_ECHO_ID)
+        {
             h.gw.handle_datapath(now, DatapathEvent::EchoReply { tunnel: ti, seq });
             return;
         }
@@ -701,9 +705,14 @@ impl World {
                         h.echoes[tunnel] += 1;
                         let (ours, peer) = h.inside[tunnel];
                         let mut b = vec![0u8; 64];
-                        if let Some(n) =
-                            cgw::packet::icmp_echo_request(ours, peer, ECHO_ID, seq, 16, &mut b)
-                        {
+                        if let Some(n) = cgw::packet::icmp_echo_request(
+                            ours,
+                            peer,
+                            cgw::packet::MONITOR_ECHO_ID,
+                            seq,
+                            16,
+                            &mut b,
+                        ) {
                             b.truncate(n);
                             echoes.push((ep, tunnel, b));
                         }
@@ -749,17 +758,7 @@ impl World {
             let cgw_up = self.cgw.bgp_up[i];
             if self.bgp[i].is_none() && aws_up && cgw_up {
                 let session = |t: &cgw::config::Tunnel, id: Ipv4Addr| {
-                    let b = t.bgp.as_ref().expect("bgp config");
-                    let mut sc = cgw_bgp::SessionConfig::new(
-                        b.local_asn,
-                        b.peer_asn,
-                        id,
-                        t.our_inside_address(),
-                        t.aws_inside_address(),
-                    );
-                    sc.hold_time = b.hold_time_secs;
-                    sc.keepalive_time = Some(b.keepalive_secs);
-                    sc.multi_exit_disc = b.med;
+                    let sc = t.bgp_session_config(id).expect("bgp config");
                     let mut s = cgw_bgp::Session::new(sc);
                     s.start(now);
                     s

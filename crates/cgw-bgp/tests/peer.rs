@@ -28,6 +28,16 @@ struct Net {
     closes: Vec<(bool, u64)>,
 }
 
+/// Connection `c` is closed at a's end (`at_a`) or b's.
+fn close_end(open: &mut HashMap<u64, (bool, bool)>, c: u64, at_a: bool) {
+    let o = open.get_mut(&c).unwrap();
+    if at_a {
+        o.0 = false
+    } else {
+        o.1 = false
+    }
+}
+
 impl Net {
     /// Moves bytes and events until nothing moves. Connection attempts wait in `want`.
     fn settle(&mut self, now: Instant) {
@@ -52,12 +62,7 @@ impl Net {
                         PeerEvent::WantConnect => self.want.push(side_a),
                         PeerEvent::Close(c) => {
                             self.closes.push((side_a, c.0));
-                            let o = self.open.get_mut(&c.0).unwrap();
-                            if side_a {
-                                o.0 = false
-                            } else {
-                                o.1 = false
-                            }
+                            close_end(&mut self.open, c.0, side_a);
                             to.closed(now, c);
                         }
                         PeerEvent::Session(_) => {}
@@ -94,12 +99,7 @@ impl Net {
             };
             let accepted = acc.accept(now, c);
             if !accepted {
-                let o = self.open.get_mut(&c.0).unwrap();
-                if side_a {
-                    o.1 = false
-                } else {
-                    o.0 = false
-                }
+                close_end(&mut self.open, c.0, !side_a);
                 init.closed(now, c);
             }
         }

@@ -318,8 +318,9 @@ pub struct Config {
     pub retransmit: RetransmitConfig,
     /// How long a responder keeps an IKE SA that has not completed IKE_AUTH.
     pub half_open_timeout: Duration,
-    /// Responder: demand a COOKIE (RFC 7296 2.6) before keeping state for IKE_SA_INIT.
-    pub require_cookie: bool,
+    /// Responder: when to demand a COOKIE (RFC 7296 2.6), how many half-open SAs to keep,
+    /// how fast to make new ones, and the largest IKE_SA_INIT request.
+    pub responder: crate::ResponderLimits,
     /// Lifetimes.
     pub lifetimes: Lifetimes,
     /// Size of the ESP anti-replay window, passed on to the ESP engine.
@@ -379,7 +380,7 @@ impl Config {
             remote_ts: vec![TrafficSelector::IPV4_ANY],
             retransmit: RetransmitConfig::default(),
             half_open_timeout: Duration::from_secs(30),
-            require_cookie: false,
+            responder: crate::ResponderLimits::default(),
             lifetimes: Lifetimes::default(),
             replay_window: 1024,
             fragment_size: 1280,

@@ -103,6 +103,17 @@ pub struct ConnectionStats {
     /// IKE_SA_INIT requests refused with INVALID_SYNTAX (a missing or repeated SA, KE or
     /// Nonce payload, an SK payload, an SPI in an IKE proposal, an oversized COOKIE).
     pub init_requests_invalid: u64,
+    /// IKE_SA_INIT requests answered with NO_PROPOSAL_CHOSEN.
+    pub init_requests_no_proposal: u64,
+    /// IKE_SA_INIT requests dropped for their size
+    /// ([`ResponderLimits::max_request_len`](crate::ResponderLimits::max_request_len)).
+    pub init_requests_too_large: u64,
+    /// IKE_SA_INIT requests dropped because the half-open SAs were at their cap.
+    pub init_requests_over_half_open_cap: u64,
+    /// IKE_SA_INIT requests dropped by the new-SA rate limit.
+    pub init_requests_rate_limited: u64,
+    /// COOKIE answers sent (stateless: the request was kept nowhere).
+    pub cookies_sent: u64,
 }
 
 /// The IKE relationship with one peer: our IKE SAs with it, the driver's queues and timers.
@@ -112,7 +123,8 @@ pub struct Connection {
     pub(crate) sas: Vec<IkeSa>,
     pub(crate) transmits: VecDeque<Transmit>,
     pub(crate) events: VecDeque<Event>,
-    pub(crate) cookie_secret: [u8; 32],
+    /// Cookie secrets and the new-SA token bucket.
+    pub(crate) guard: crate::responder::Guard,
     pub(crate) stats: ConnectionStats,
     /// When an authenticated message last came from the peer.
     pub(crate) last_heard: Option<Instant>,
@@ -126,15 +138,14 @@ impl Connection {
     /// A connection that does nothing until [`initiate`](Self::initiate) is called or the
     /// peer sends IKE_SA_INIT.
     pub fn new(config: impl Into<Arc<Config>>, mut rng: Box<dyn Random>) -> Self {
-        let mut cookie_secret = [0u8; 32];
-        rng.fill(&mut cookie_secret);
+        let guard = crate::responder::Guard::new(rng.as_mut());
         Self {
             config: config.into(),
             rng,
             sas: Vec::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
-            cookie_secret,
+            guard,
             stats: ConnectionStats::default(),
             last_heard: None,
             last_esp: None,

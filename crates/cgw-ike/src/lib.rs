@@ -19,6 +19,7 @@ mod event;
 pub mod exchange;
 mod nat;
 mod proposal;
+mod responder;
 mod sa;
 mod trace;
 
@@ -31,6 +32,7 @@ pub use connection::{ChildSaTimers, Connection, ConnectionStats, IkeSaSecrets, T
 pub use error::IkeError;
 pub use event::{ChildSaInfo, ChildSaKeys, Event, IkeSaInfo};
 pub use proposal::{EspSuite, IkeSuite};
+pub use responder::{ResponderLimits, COOKIE_SECRET_LIFETIME};
 
 /// IKE's UDP port.
 pub const IKE_PORT: u16 = 500;

@@ -387,7 +387,7 @@ impl Emulator {
         );
         t.name = format!("aws-tunnel{}", index + 1);
         t.device = self.devices[index].clone();
-        t.plays_aws = true;
+        t.role = crate::config::Role::AwsEndpoint;
         let cheap = |groups: &[u16], explicit: bool| -> Vec<u16> {
             groups
                 .iter()

@@ -19,7 +19,7 @@
 //! ([`Gateway::handle_barrier`]): packets sealed with the old SA are then in the kernel before
 //! the Delete or response that tells the peer. Other tunnels are not held.
 
-use crate::config::{CgwConfig, DpdAction, Routing, StartupAction};
+use crate::config::{CgwConfig, DpdAction, Role, Routing, StartupAction};
 use crate::failover::{Failover, Health};
 use crate::fib::{Route, Rule, Source, MAIN_TABLE, RULE_PRIORITY};
 use crate::sa_table::DatapathCommand;
@@ -384,6 +384,8 @@ pub struct Gateway {
     esp_rng: Box<dyn Random>,
     next_token: u64,
     closing: bool,
+    /// IKE datagrams from addresses that are no tunnel's peer.
+    ike_from_strangers: u64,
 }
 
 impl Gateway {
@@ -399,7 +401,7 @@ impl Gateway {
         let mut tunnels = Vec::new();
         for (i, t) in config.tunnels.iter().enumerate() {
             let ike = config.try_ike_config(i).map_err(|e| e.to_string())?;
-            let first = if t.plays_aws {
+            let first = if t.role == Role::AwsEndpoint {
                 None
             } else {
                 Some(match t.startup_action {
@@ -508,6 +510,7 @@ impl Gateway {
             esp_rng: rng(),
             next_token: 0,
             closing: false,
+            ike_from_strangers: 0,
         };
         if gw.tunnels.is_empty() {
             return Err("no tunnels configured".into());
@@ -586,6 +589,7 @@ impl Gateway {
                 self.after_change(now);
             }
             None => {
+                self.ike_from_strangers += 1;
                 debug!("IKE message from {remote}, which is not one of our AWS endpoints: ignored")
             }
         }
@@ -994,7 +998,13 @@ impl Gateway {
     }
 
     /// The status document at `now`; `counters` are the data path's per tunnel.
-    pub fn status(&self, now: Instant, counters: &[&Counters], esp_from_strangers: u64) -> Status {
+    pub fn status(
+        &self,
+        now: Instant,
+        counters: &[&Counters],
+        esp_from_strangers: u64,
+        queue_drops: u64,
+    ) -> Status {
         let empty = Counters::default();
         let tunnel_status = |(i, t): (usize, &Tunnel)| {
             let c = counters.get(i).copied().unwrap_or(&empty);
@@ -1041,6 +1051,10 @@ impl Gateway {
                     unknown_spi: stats.unknown_spi,
                     integrity_failures: stats.integrity_failures,
                     invalid_init_requests: stats.init_requests_invalid,
+                    init_requests_no_proposal: stats.init_requests_no_proposal,
+                    init_requests_too_large: stats.init_requests_too_large,
+                    init_requests_over_half_open_cap: stats.init_requests_over_half_open_cap,
+                    init_requests_rate_limited: stats.init_requests_rate_limited,
                 },
                 monitor: MonitorStatus {
                     enabled: t.monitor.enabled,
@@ -1055,6 +1069,7 @@ impl Gateway {
                     child_failures: stats.child_rekey_failures,
                 },
                 half_open_ike_sas: t.conn.half_open_count() as u64,
+                cookies_sent: stats.cookies_sent,
                 stray_ike_failures: t.stray_failures,
                 next_rekey: NextRekey {
                     ike_sa_in_secs: t
@@ -1093,6 +1108,8 @@ impl Gateway {
             active_tunnel: static_routing.then(|| self.tunnels[active].cfg.name.clone()),
             failovers: self.failover.failovers(),
             esp_from_strangers,
+            ike_from_strangers: self.ike_from_strangers,
+            queue_drops,
             bgp: self.bgp_status(now),
         }
     }
@@ -1436,7 +1453,7 @@ fn on_event(
                 if by_peer { "the peer" } else { "us" }
             );
             t.ike = None;
-            if by_peer && !t.cfg.plays_aws {
+            if by_peer && t.cfg.role == Role::CustomerGateway {
                 // AWS deletes before maintenance and waits for us to come back.
                 t.next_initiate = Some(now + RETRY_MIN);
             }
@@ -1470,7 +1487,7 @@ fn on_event(
             t.ike = None;
             let restart = t.cfg.dpd_action != DpdAction::None
                 || !matches!(error, IkeError::PeerNotResponding { .. });
-            if t.cfg.plays_aws {
+            if t.cfg.role == Role::AwsEndpoint {
                 // The AWS side never initiates: it waits for the customer gateway.
                 warn!("{name}: {error}; waiting for the customer gateway to initiate");
             } else if restart {

@@ -16,6 +16,7 @@ pub mod failover;
 pub mod fib;
 pub mod gateway;
 pub mod import;
+pub mod lab;
 pub mod packet;
 pub mod sa_table;
 pub mod status;

@@ -217,6 +217,9 @@ pub fn icmp_frag_needed(orig: &[u8], src: Ipv4Addr, mtu: u16, out: &mut [u8]) ->
     Some(len)
 }
 
+/// The ICMP identifier of the tunnel monitor's echoes.
+pub const MONITOR_ECHO_ID: u16 = 0xc9_57;
+
 /// Writes an ICMP echo request from `src` to `dst` with identifier, sequence and `payload_len`
 /// bytes of pattern into `out`; returns its length.
 pub fn icmp_echo_request(

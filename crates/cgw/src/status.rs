@@ -28,6 +28,11 @@ pub struct Status {
     pub failovers: u64,
     /// ESP and UDP 4500 datagrams from addresses that are no tunnel's peer (dropped).
     pub esp_from_strangers: u64,
+    /// IKE datagrams from addresses that are no tunnel's peer (dropped).
+    pub ike_from_strangers: u64,
+    /// Events and IKE datagrams the data path could not hand to the control loop because
+    /// its queue was full (dropped; under an IKE_SA_INIT flood on port 4500).
+    pub queue_drops: u64,
     /// The BGP sessions and the routes they installed (empty with static routing).
     #[serde(default)]
     pub bgp: BgpStatus,
@@ -111,6 +116,9 @@ pub struct TunnelStatus {
     pub rekeys: Rekeys,
     /// IKE SAs a peer began with IKE_SA_INIT and has not authenticated.
     pub half_open_ike_sas: u64,
+    /// COOKIE answers sent to IKE_SA_INIT requests (demanded while half-open IKE SAs pile
+    /// up: see the README on floods).
+    pub cookies_sent: u64,
     /// Failed IKE exchanges of SAs that were not the tunnel's current one (a stranger's, a
     /// superseded attempt's): counted, never a change of the tunnel.
     pub stray_ike_failures: u64,
@@ -214,6 +222,36 @@ pub struct IkeDrops {
     pub integrity_failures: u64,
     /// IKE_SA_INIT requests refused as malformed (INVALID_SYNTAX).
     pub invalid_init_requests: u64,
+    /// IKE_SA_INIT requests refused with NO_PROPOSAL_CHOSEN.
+    pub init_requests_no_proposal: u64,
+    /// IKE_SA_INIT requests dropped for their size (larger than any real one).
+    pub init_requests_too_large: u64,
+    /// IKE_SA_INIT requests dropped while the half-open IKE SAs were at their cap.
+    pub init_requests_over_half_open_cap: u64,
+    /// IKE_SA_INIT requests dropped by the new-SA rate limit.
+    pub init_requests_rate_limited: u64,
+}
+
+impl IkeDrops {
+    /// Each reason with its count, in the document's order.
+    pub fn by_reason(&self) -> [(&'static str, u64); 8] {
+        [
+            ("malformed", self.malformed),
+            ("unknown_spi", self.unknown_spi),
+            ("integrity_failures", self.integrity_failures),
+            ("invalid_init_requests", self.invalid_init_requests),
+            ("init_requests_no_proposal", self.init_requests_no_proposal),
+            ("init_requests_too_large", self.init_requests_too_large),
+            (
+                "init_requests_over_half_open_cap",
+                self.init_requests_over_half_open_cap,
+            ),
+            (
+                "init_requests_rate_limited",
+                self.init_requests_rate_limited,
+            ),
+        ]
+    }
 }
 
 /// A static route cgw keeps.
@@ -575,12 +613,7 @@ pub fn metrics_text(s: &Status) -> String {
     );
     let ike_drops = Family::<DropLabel, PCounter>::default();
     for t in &s.tunnels {
-        for (reason, v) in [
-            ("malformed", t.ike_drops.malformed),
-            ("unknown_spi", t.ike_drops.unknown_spi),
-            ("integrity_failures", t.ike_drops.integrity_failures),
-            ("invalid_init_requests", t.ike_drops.invalid_init_requests),
-        ] {
+        for (reason, v) in t.ike_drops.by_reason() {
             ike_drops
                 .get_or_create(&DropLabel {
                     tunnel: t.name.clone(),
@@ -593,6 +626,22 @@ pub fn metrics_text(s: &Status) -> String {
         "ike_drops",
         "IKE datagrams dropped or refused, by reason",
         ike_drops,
+    );
+    let cookies = Family::<TunnelLabel, PCounter>::default();
+    for t in &s.tunnels {
+        cookies.get_or_create(&tl(t)).inc_by(t.cookies_sent);
+    }
+    reg.register(
+        "cookies_sent",
+        "COOKIE answers sent to IKE_SA_INIT requests",
+        cookies,
+    );
+    let ike_strangers = PCounter::<u64>::default();
+    ike_strangers.inc_by(s.ike_from_strangers);
+    reg.register(
+        "ike_from_strangers",
+        "IKE datagrams from addresses that are no tunnel's AWS endpoint",
+        ike_strangers,
     );
     let strangers = PCounter::<u64>::default();
     strangers.inc_by(s.esp_from_strangers);
@@ -682,6 +731,7 @@ mod tests {
                 ..Rekeys::default()
             },
             half_open_ike_sas: 2,
+            cookies_sent: 5,
             stray_ike_failures: 1,
             next_rekey: NextRekey::default(),
             last_error: None,
@@ -700,6 +750,8 @@ mod tests {
             active_tunnel: Some("tunnel1".into()),
             failovers: 5,
             esp_from_strangers: 0,
+            ike_from_strangers: 9,
+            queue_drops: 0,
             bgp: BgpStatus::default(),
         };
         let m = metrics_text(&s);
@@ -710,6 +762,8 @@ mod tests {
             "cgw_drops_total{tunnel=\"tunnel1\",reason=\"ts_outbound\"} 0",
             "cgw_rekeys_total{tunnel=\"tunnel1\",kind=\"child\"} 4",
             "cgw_half_open_ike_sas{tunnel=\"tunnel1\"} 2",
+            "cgw_cookies_sent_total{tunnel=\"tunnel1\"} 5",
+            "cgw_ike_from_strangers_total 9",
             "cgw_stray_ike_failures_total{tunnel=\"tunnel1\"} 1",
             "cgw_failovers_total 5",
             "# EOF",

@@ -112,7 +112,7 @@ fn endpoint_configs_play_aws() {
     for i in 0..2 {
         let c = emu.endpoint_config(i).unwrap();
         let t = &c.tunnels[0];
-        assert!(t.plays_aws);
+        assert_eq!(t.role, cgw::config::Role::AwsEndpoint);
         assert_eq!(c.gateway.local_address, emu.spec.tunnels[i].outside_address);
         assert_eq!(t.aws_outside_address, Ipv4Addr::new(198, 51, 100, 10));
         // AWS on the first inside address, the customer gateway on the second.

@@ -14,36 +14,11 @@ use lab::*;
 use std::time::{Duration, Instant};
 
 const CGW: &str = env!("CARGO_BIN_EXE_cgw");
-const PSK: &str = "Emulated.Tunnel1_PreShared_Key_0";
+const PSK: &str = EMULATED_PSK[0];
 const PROBE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/interop/ike_sa_init_probe.py"
 );
-
-/// The emulator file (a connection has two tunnels; the test runs the first's endpoint, on
-/// the lab's first AWS address).
-fn emulator_file(sock: &str) -> String {
-    format!(
-        r#"[connection]
-customer_gateway_address = "{CGW_PUBLIC}"
-routing = "static"
-vpc_cidrs = ["{VPC_CIDR}"]
-customer_cidrs = ["{LAN}"]
-control_socket = "{sock}"
-
-[[tunnel]]
-outside_address = "{}"
-psk = "{PSK}"
-inside_cidr = "{}"
-
-[[tunnel]]
-outside_address = "{}"
-psk = "Emulated.Tunnel2_PreShared_Key_0"
-inside_cidr = "{}"
-"#,
-        AWS[0], INSIDE[0], AWS[1], INSIDE[1]
-    )
-}
 
 fn cgw_toml(psk: &str, sock: &str) -> String {
     format!(
@@ -77,7 +52,7 @@ fn emulate_aws_meets_strangers_quietly_and_cgw_without_monitor_sends_no_pings() 
     let t0 = Instant::now();
     let mut lab = Lab::new("em", false, Default::default());
     let emu_sock = lab.dir.join("aws.sock");
-    let emu = lab.write("aws-side.toml", &emulator_file(emu_sock.to_str().unwrap()));
+    let emu = lab.write("aws-side.toml", &emulator_toml(emu_sock.to_str().unwrap()));
     let emu_status = format!("{}-1", emu_sock.display());
     lab.spawn(
         "aws1",
@@ -314,7 +289,7 @@ fn routes_and_rules_are_reconciled_with_the_kernel() {
     require_root();
     let mut lab = Lab::new("fb", false, Default::default());
     let emu_sock = lab.dir.join("aws.sock");
-    let emu = lab.write("aws-side.toml", &emulator_file(emu_sock.to_str().unwrap()));
+    let emu = lab.write("aws-side.toml", &emulator_toml(emu_sock.to_str().unwrap()));
     lab.spawn(
         "aws1",
         &[

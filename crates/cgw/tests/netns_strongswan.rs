@@ -216,7 +216,7 @@ fn static_routing_suite_b_failover_and_mtu() {
     assert!(tunnel(&s, "tunnel1").traffic.tx_packets > 1000);
 
     // 5. MTU handling, checked in the on-prem -> VPC direction.
-    let cap = capture(&mut lab, "icmp and dst host 172.31.0.10", |lab| {
+    let cap = capture(&mut lab, "icmp and dst host 10.202.0.10", |lab| {
         let _ = lab.try_exec(
             "onprem",
             &[
@@ -242,7 +242,7 @@ fn static_routing_suite_b_failover_and_mtu() {
         &mut lab,
         "tcp[tcpflags] & tcp-syn != 0 and dst port 5201",
         |lab| {
-            let _ = lab.try_exec("onprem", &["python3", "-c", "import socket; s=socket.socket(); s.settimeout(1); s.connect_ex(('172.31.0.10', 5201))"]);
+            let _ = lab.try_exec("onprem", &["python3", "-c", "import socket; s=socket.socket(); s.settimeout(1); s.connect_ex(('10.202.0.10', 5201))"]);
         },
     );
     assert!(
@@ -251,14 +251,14 @@ fn static_routing_suite_b_failover_and_mtu() {
     );
     let sink = lab.spawn(
         "vpc",
-        &["python3", "-c", "import socket; s=socket.socket(2,2); s.bind(('172.31.0.10', 9999)); d,a=s.recvfrom(65535); print('got', len(d), flush=True)"],
+        &["python3", "-c", "import socket; s=socket.socket(2,2); s.bind(('10.202.0.10', 9999)); d,a=s.recvfrom(65535); print('got', len(d), flush=True)"],
         "udp-sink.log",
         &[],
     );
     std::thread::sleep(Duration::from_millis(500));
     lab.exec(
         "onprem",
-        &["python3", "-c", "import socket; s=socket.socket(2,2); s.setsockopt(0, 10, 0); s.sendto(b'x'*2972, ('172.31.0.10', 9999))"],
+        &["python3", "-c", "import socket; s=socket.socket(2,2); s.setsockopt(0, 10, 0); s.sendto(b'x'*2972, ('10.202.0.10', 9999))"],
     );
     wait_for(
         Duration::from_secs(5),
@@ -380,12 +380,12 @@ fn behind_nat_with_aws_template_proposals() {
     );
     let table = lab.exec("cgw", &["ip", "route", "show", "table", "100"]);
     assert!(
-        table.contains("172.31.0.0/16 dev cgw0 proto 200"),
+        table.contains("10.202.0.0/16 dev cgw0 proto 200"),
         "{table}"
     );
     assert!(!lab
         .exec("cgw", &["ip", "route", "show"])
-        .contains("172.31.0.0/16"));
+        .contains("10.202.0.0/16"));
 
     let (ok, out) = ping(&lab, 5);
     if !ok {
@@ -395,7 +395,7 @@ fn behind_nat_with_aws_template_proposals() {
                 "ip",
                 "route",
                 "get",
-                "172.31.0.10",
+                "10.202.0.10",
                 "from",
                 "10.10.0.10",
                 "iif",
@@ -431,7 +431,7 @@ fn behind_nat_with_aws_template_proposals() {
         .contains("lookup 100"));
     assert!(lab
         .exec("cgw", &["ip", "route", "show", "table", "all"])
-        .find("172.31.0.0/16")
+        .find("10.202.0.0/16")
         .is_none());
     assert!(!lab.exec("cgw", &["ip", "link", "show"]).contains("cgw0"));
 }

@@ -2,7 +2,7 @@
 //! accepts is documented, nothing else is, and every literal default in the tables is the
 //! default the code applies.
 
-use cgw::config::CgwConfig;
+use cgw::config::{CgwConfig, DefaultValue, Section, FIELDS};
 
 const README: &str = include_str!("../../../README.md");
 
@@ -53,84 +53,133 @@ fn accepted(text: &str) -> Vec<String> {
     keys
 }
 
+/// The README heading of a section's table.
+fn heading(section: Section) -> &'static str {
+    match section {
+        Section::Gateway => "### `[gateway]`",
+        Section::Monitor => "### `[monitor]`",
+        Section::Tunnel => "### `[[tunnel]]`",
+        Section::TunnelBgp => "### `[tunnel.bgp]`",
+    }
+}
+
+const SECTIONS: [Section; 4] = [
+    Section::Gateway,
+    Section::Monitor,
+    Section::Tunnel,
+    Section::TunnelBgp,
+];
+
+/// A file with the required keys only (and an empty `[tunnel.bgp]`), plus `extra` lines in
+/// `section`.
+fn minimal_with(section: Section, extra: &str) -> String {
+    let pick = |s: Section| if s == section { extra } else { "" };
+    format!(
+        "[gateway]\nlocal_address = \"192.0.2.1\"\nrouting = \"bgp\"\n{}\n[monitor]\n{}\n{TUNNEL}{}\n[tunnel.bgp]\n{}\n",
+        pick(Section::Gateway),
+        pick(Section::Monitor),
+        pick(Section::Tunnel),
+        pick(Section::TunnelBgp),
+    )
+}
+
+fn table_keys(section: Section) -> Vec<String> {
+    let mut keys: Vec<String> = FIELDS
+        .iter()
+        .filter(|f| f.section == section)
+        .map(|f| f.key.to_string())
+        .collect();
+    keys.sort();
+    keys
+}
+
 #[test]
-fn every_key_the_parser_accepts_is_documented_and_nothing_else() {
-    let cases = [
-        ("### `[gateway]`", format!("{GATEWAY}zzz_unknown = 1\n")),
-        (
-            "### `[monitor]`",
-            format!("{GATEWAY}[monitor]\nzzz_unknown = 1\n"),
-        ),
-        (
-            "### `[[tunnel]]`",
-            format!("{GATEWAY}{TUNNEL}zzz_unknown = 1\n"),
-        ),
-        (
-            "### `[tunnel.bgp]`",
-            format!("{GATEWAY}{TUNNEL}[tunnel.bgp]\nzzz_unknown = 1\n"),
-        ),
-    ];
-    for (heading, text) in cases {
-        let code = accepted(&text);
-        let mut doc: Vec<String> = documented(heading).into_iter().map(|(k, _)| k).collect();
-        doc.sort();
+fn the_field_table_holds_every_key_the_parser_accepts_and_nothing_else() {
+    for section in SECTIONS {
+        let code = accepted(&minimal_with(section, "zzz_unknown = 1"));
         assert_eq!(
-            doc, code,
-            "README {heading} documents {doc:?}, the parser accepts {code:?}"
+            table_keys(section),
+            code,
+            "cgw::config::FIELDS vs the parser, section {}",
+            section.toml_name()
         );
     }
 }
 
 #[test]
-fn documented_defaults_are_the_code_defaults() {
-    let text = format!("{GATEWAY}{TUNNEL}[tunnel.bgp]\n");
-    let cfg = CgwConfig::from_toml_str(&text).unwrap();
-    let v = toml::Value::try_from(&cfg).unwrap();
-    let tables = [
-        ("### `[gateway]`", &v["gateway"]),
-        ("### `[monitor]`", &v["monitor"]),
-        ("### `[[tunnel]]`", &v["tunnel"][0]),
-        ("### `[tunnel.bgp]`", &v["tunnel"][0]["bgp"]),
-    ];
-    let mut checked = 0;
-    for (heading, table) in tables {
-        for (key, default) in documented(heading) {
-            // Only literal defaults (in backticks) are checked; "required", "unset" and
-            // references to other keys are prose.
-            let Some(lit) = default
-                .strip_prefix('`')
-                .and_then(|d| d.strip_suffix('`'))
-                .filter(|d| !d.contains('`'))
-            else {
-                continue;
-            };
-            if key == "routing" || key == "lan" || key == "local_address" {
-                continue; // set by the test's base file
-            }
-            let got = match table.get(&key) {
-                Some(x) => x.to_string(),
-                // Not serialised: the empty value.
-                None => {
-                    assert!(
-                        ["false", "0", "[]"].contains(&lit),
-                        "{heading} {key}: README says {lit}, the code leaves it unset"
-                    );
-                    checked += 1;
-                    continue;
-                }
-            };
-            let norm = |s: &str| s.replace(' ', "");
-            assert_eq!(
-                norm(&got),
-                norm(lit),
-                "{heading} {key}: README says {lit}, the code's default is {got}"
-            );
-            checked += 1;
-        }
+fn the_readme_tables_are_the_field_table() {
+    for section in SECTIONS {
+        let readme = documented(heading(section));
+        let table: Vec<(String, String)> = FIELDS
+            .iter()
+            .filter(|f| f.section == section)
+            .map(|f| (f.key.to_string(), f.default.readme_text()))
+            .collect();
+        assert_eq!(
+            readme,
+            table,
+            "README {} (key, default) vs cgw::config::FIELDS",
+            heading(section)
+        );
     }
-    assert!(checked >= 25, "only {checked} defaults checked");
 }
 
+#[test]
+fn the_field_tables_defaults_are_the_code_defaults() {
+    let base = CgwConfig::from_toml_str(&minimal_with(Section::Gateway, "")).unwrap();
+    let written = toml::Value::try_from(&base).unwrap();
+    let mut checked = 0;
+    for f in FIELDS {
+        match f.default {
+            // Setting a key to its default changes nothing.
+            DefaultValue::Value(v) => {
+                let text = minimal_with(f.section, &format!("{} = {v}", f.key));
+                let with =
+                    CgwConfig::from_toml_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.key));
+                assert_eq!(
+                    with,
+                    base,
+                    "{}.{}: the table's default {v} is not the code's",
+                    f.section.toml_name(),
+                    f.key
+                );
+                checked += 1;
+            }
+            // An unset key stays out of the parsed configuration.
+            DefaultValue::Unset => {
+                let table = match f.section {
+                    Section::Gateway => &written["gateway"],
+                    Section::Monitor => &written["monitor"],
+                    Section::Tunnel => &written["tunnel"][0],
+                    Section::TunnelBgp => &written["tunnel"][0]["bgp"],
+                };
+                if f.key != "bgp" {
+                    assert!(
+                        table.get(f.key).is_none(),
+                        "{}.{} is unset by default, but the code gives it {:?}",
+                        f.section.toml_name(),
+                        f.key,
+                        table.get(f.key)
+                    );
+                }
+                checked += 1;
+            }
+            DefaultValue::Required => {
+                // Leaving it out is an error naming the key.
+                let text: String = minimal_with(Section::Gateway, "")
+                    .lines()
+                    .filter(|l| !l.starts_with(&format!("{} = ", f.key)))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                let e = toml::from_str::<CgwConfig>(&text).expect_err(f.key);
+                assert!(e.to_string().contains(f.key), "{}: {e}", f.key);
+                checked += 1;
+            }
+            DefaultValue::Derived(_) => {}
+        }
+    }
+    assert!(checked >= 40, "only {checked} defaults checked");
+}
 /// The README's `cgw status --json` example is the typed status document: it parses, and
 /// every key the model writes is in the example and no other (compared level by level).
 #[test]
@@ -180,26 +229,23 @@ fn row(heading: &str, key: &str) -> Option<String> {
 
 #[test]
 fn every_range_the_validator_enforces_is_in_the_readme() {
-    for r in cgw::config::RANGES {
-        let heading = match r.section {
-            "monitor" => "### `[monitor]`",
-            "tunnel" => "### `[[tunnel]]`",
-            other => panic!("no README table for {other}"),
-        };
-        let row = row(heading, r.key).unwrap_or_else(|| panic!("{} not in the README", r.key));
+    for f in FIELDS {
+        let Some(r) = &f.range else { continue };
+        let row =
+            row(heading(f.section), f.key).unwrap_or_else(|| panic!("{} not in the README", f.key));
         assert!(
             row.contains(&r.text(false)),
             "the README row of {}.{} does not say {}: {row}",
-            r.section,
-            r.key,
+            f.section.toml_name(),
+            f.key,
             r.text(false)
         );
         if r.lab_min != r.min {
             assert!(
                 row.contains(&r.text(true)),
                 "the README row of {}.{} does not say {} (lab mode): {row}",
-                r.section,
-                r.key,
+                f.section.toml_name(),
+                f.key,
                 r.text(true)
             );
         }
@@ -235,17 +281,46 @@ fn the_validator_and_the_import_comments_use_the_range_table() {
         ..Default::default()
     };
     let toml = cgw::import::import_aws(&json, &opts).unwrap().toml;
-    for r in cgw::config::RANGES {
-        let lines: Vec<&str> = toml.lines().collect();
-        let at = lines
-            .iter()
-            .position(|l| l.starts_with(&format!("{} = ", r.key)))
-            .unwrap_or_else(|| panic!("{} not written", r.key));
+    // Every key it writes is commented with the table's description, and its range if any.
+    let lines: Vec<&str> = toml.lines().collect();
+    let mut section = Section::Gateway;
+    let mut written = 0;
+    for (i, l) in lines.iter().enumerate() {
+        match *l {
+            "[gateway]" => section = Section::Gateway,
+            "[monitor]" => section = Section::Monitor,
+            "[[tunnel]]" => section = Section::Tunnel,
+            "[tunnel.bgp]" => section = Section::TunnelBgp,
+            _ => {}
+        }
+        let Some((key, _)) = l.trim_start_matches("# ").split_once(" = ") else {
+            continue;
+        };
+        if !key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+            continue;
+        }
+        let f = cgw::config::field_of(section, key);
+        let comment = lines[i - 1];
         assert!(
-            lines[at - 1].contains(&format!("(allowed: {})", r.text(false))),
-            "{}: {}",
-            r.key,
-            lines[at - 1]
+            comment.starts_with(&format!("# {}", f.doc)),
+            "{key}: {comment}"
+        );
+        if let Some(r) = &f.range {
+            assert!(
+                comment.contains(&format!("(allowed: {})", r.text(false))),
+                "{key}: {comment}"
+            );
+        }
+        written += 1;
+    }
+    assert!(written >= 40, "only {written} keys written");
+    for f in FIELDS.iter().filter(|f| f.range.is_some()) {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("{} = ", f.key))),
+            "{} not written",
+            f.key
         );
     }
 }

@@ -255,6 +255,11 @@ impl Connection {
     ) {
         let h = msg.header;
         let datagram = &datagram[..h.length as usize];
+        let limits = self.config.responder;
+        if datagram.len() > limits.max_request_len {
+            self.stats.init_requests_too_large += 1;
+            return;
+        }
         // A retransmission of a request we answered: send the same answer again.
         if let Some(sa) = self
             .sas
@@ -306,15 +311,30 @@ impl Connection {
             self.stateless_reply(&h, local, remote, NotifyType::INVALID_SYNTAX, vec![]);
             return;
         };
-        if self.config.require_cookie {
-            let expected = self.cookie_for(&h.spi_i, ni, remote);
-            if find_notify(p, NotifyType::COOKIE).map(|c| c.data.as_slice()) != Some(&expected[..])
-            {
-                self.stateless_reply(&h, local, remote, NotifyType::COOKIE, expected.to_vec());
+        // Under load (or always, with a threshold of 0) only a request that returns our
+        // cookie goes on: one from a spoofed address never sees it.
+        let half_open = self.half_open_count();
+        if half_open >= limits.cookie_threshold || self.guard.busy(now, &limits) {
+            self.guard.rotate(now, self.rng.as_mut());
+            let returned = find_notify(p, NotifyType::COOKIE)
+                .is_some_and(|c| self.guard.valid(&c.data, &h.spi_i, ni, remote));
+            if !returned {
+                let cookie = self.guard.cookie(&h.spi_i, ni, remote);
+                self.stats.cookies_sent += 1;
+                self.stateless_reply(&h, local, remote, NotifyType::COOKIE, cookie.to_vec());
                 return;
             }
         }
+        if half_open >= limits.max_half_open {
+            self.stats.init_requests_over_half_open_cap += 1;
+            return;
+        }
+        if !self.guard.take_token(now, &limits) {
+            self.stats.init_requests_rate_limited += 1;
+            return;
+        }
         let Some((number, suite)) = select_ike(&self.config.ike_proposals, sa_payload) else {
+            self.stats.init_requests_no_proposal += 1;
             self.stateless_reply(&h, local, remote, NotifyType::NO_PROPOSAL_CHOSEN, vec![]);
             self.events.push_back(Event::IkeSaFailed {
                 spi_i: h.spi_i,
@@ -340,6 +360,8 @@ impl Connection {
         let g_ir = match dh.shared_secret(&ke.data) {
             Ok(s) => s,
             Err(_) => {
+                // A KE value that is not a point of the group (or of the wrong length).
+                self.stats.init_requests_invalid += 1;
                 self.stateless_reply(&h, local, remote, NotifyType::INVALID_SYNTAX, vec![]);
                 return;
             }
@@ -423,22 +445,6 @@ impl Connection {
             remote,
             contents,
         });
-    }
-
-    /// RFC 7296 2.6: `Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>)`.
-    fn cookie_for(&self, spi_i: &[u8; 8], ni: &[u8], remote: SocketAddr) -> [u8; 33] {
-        let ip = match remote.ip() {
-            std::net::IpAddr::V4(a) => a.octets().to_vec(),
-            std::net::IpAddr::V6(a) => a.octets().to_vec(),
-        };
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-        ctx.update(ni);
-        ctx.update(&ip);
-        ctx.update(spi_i);
-        ctx.update(&self.cookie_secret);
-        let mut out = [0u8; 33];
-        out[1..].copy_from_slice(ctx.finish().as_ref());
-        out
     }
 }
 

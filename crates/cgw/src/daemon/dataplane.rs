@@ -153,9 +153,6 @@ pub enum Event {
     },
 }
 
-/// The monitor's ICMP identifier.
-pub const ECHO_ID: u16 = 0xc9_57;
-
 struct Tunnel {
     setup: TunnelSetup,
     /// Its ESP SAs (the same table the in-memory gateway tests drive).
@@ -200,13 +197,38 @@ impl Drop for Handle {
     }
 }
 
+/// The queues from the data path thread to the control loop. Each is bounded; what does not
+/// fit is dropped and counted in `dropped` (the data path never waits for the control loop).
+pub struct EventQueues {
+    /// Echo replies and rekey requests.
+    pub events: tokio::sync::mpsc::Sender<Event>,
+    /// IKE on port 4500 for an IKE SA that exists (a responder SPI is set): the peer's DPD,
+    /// rekeys and deletes, served before `ike_init`.
+    pub ike: tokio::sync::mpsc::Sender<Event>,
+    /// IKE_SA_INIT on port 4500 (no responder SPI yet): what a flood is made of.
+    pub ike_init: tokio::sync::mpsc::Sender<Event>,
+    /// Events and datagrams dropped because their queue was full.
+    pub dropped: Arc<AtomicU64>,
+}
+
+/// Queue sizes of [`EventQueues`]: (events, IKE of existing SAs, IKE_SA_INIT).
+pub const QUEUE_SIZES: (usize, usize, usize) = (1024, 256, 64);
+
+impl EventQueues {
+    fn push(&self, queue: &tokio::sync::mpsc::Sender<Event>, ev: Event) {
+        if queue.try_send(ev).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Starts the data path thread. `udp` is the NAT-T socket (port 4500), `raw_esp` an optional
-/// raw IP protocol 50 socket; `events` receives IKE-on-4500 and echo replies.
+/// raw IP protocol 50 socket; `queues` receive IKE-on-4500, echo replies and rekey requests.
 pub fn start(
     tunnels: Vec<TunnelSetup>,
     udp: UdpSocket,
     raw_esp: Option<OwnedFd>,
-    events: tokio::sync::mpsc::UnboundedSender<Event>,
+    queues: EventQueues,
 ) -> io::Result<Handle> {
     // SAFETY: eventfd(2) returns a new descriptor or -1.
     let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
@@ -242,7 +264,7 @@ pub fn start(
         raw_esp,
         commands: rx,
         wake: wake_thread,
-        events,
+        queues,
         started,
         esp_from_strangers: esp_from_strangers.clone(),
         bufs: vec![[0u8; BUF]; BATCH],
@@ -272,7 +294,7 @@ struct Dataplane {
     raw_esp: Option<OwnedFd>,
     commands: mpsc::Receiver<Command>,
     wake: OwnedFd,
-    events: tokio::sync::mpsc::UnboundedSender<Event>,
+    queues: EventQueues,
     started: Instant,
     esp_from_strangers: Arc<AtomicU64>,
     bufs: Vec<[u8; BUF]>,
@@ -367,8 +389,14 @@ impl Dataplane {
         };
         let (src, dst) = (t.setup.inside, t.setup.aws_inside);
         let buf = &mut self.bufs[0];
-        if let Some(n) = packet::icmp_echo_request(src, dst, ECHO_ID, seq, 16, &mut buf[HEADROOM..])
-        {
+        if let Some(n) = packet::icmp_echo_request(
+            src,
+            dst,
+            packet::MONITOR_ECHO_ID,
+            seq,
+            16,
+            &mut buf[HEADROOM..],
+        ) {
             self.lens[0] = 0;
             if self.encapsulate(tunnel, 0, n) {
                 self.flush(1);
@@ -384,10 +412,13 @@ impl Dataplane {
         // Ask for a rekey at the soft limit (packets, bytes, or well before the sequence
         // number runs out).
         if let Some(child) = t.sas.rekey_due(None) {
-            let _ = self.events.send(Event::RekeyNeeded {
-                tunnel,
-                inbound_spi: child,
-            });
+            self.queues.push(
+                &self.queues.events,
+                Event::RekeyNeeded {
+                    tunnel,
+                    inbound_spi: child,
+                },
+            );
         }
         let Some(o) = t.sas.outbound_mut() else {
             t.counters.inc(Counter::NoSa);
@@ -712,11 +743,19 @@ impl Dataplane {
             return; // NAT keepalive
         }
         if len >= 4 && d[..4] == [0, 0, 0, 0] {
-            let _ = self.events.send(Event::Ike {
+            // The IKE header's responder SPI (octets 8..16) is zero only in IKE_SA_INIT.
+            let new_sa = d.get(12..20).is_none_or(|spi_r| spi_r == [0; 8]);
+            let ev = Event::Ike {
                 local: self.local,
                 remote: from,
                 data: d[4..].to_vec(),
-            });
+            };
+            let q = if new_sa {
+                &self.queues.ike_init
+            } else {
+                &self.queues.ike
+            };
+            self.queues.push(q, ev);
             return;
         }
         self.esp(d, from.ip());
@@ -782,14 +821,20 @@ impl Dataplane {
             Ok(d) => {
                 t.counters.last_rx_ms.store(now_ms, Ordering::Relaxed);
                 if let Some(child) = t.sas.rekey_due(Some(spi)) {
-                    let _ = self.events.send(Event::RekeyNeeded {
-                        tunnel: ti,
-                        inbound_spi: child,
-                    });
+                    self.queues.push(
+                        &self.queues.events,
+                        Event::RekeyNeeded {
+                            tunnel: ti,
+                            inbound_spi: child,
+                        },
+                    );
                 }
                 let inner = &mut pkt[d.inner.clone()];
-                if let Some(seq) = packet::icmp_echo_reply_seq(inner, t.setup.inside, ECHO_ID) {
-                    let _ = self.events.send(Event::EchoReply { tunnel: ti, seq });
+                if let Some(seq) =
+                    packet::icmp_echo_reply_seq(inner, t.setup.inside, packet::MONITOR_ECHO_ID)
+                {
+                    self.queues
+                        .push(&self.queues.events, Event::EchoReply { tunnel: ti, seq });
                     return;
                 }
                 packet::clamp_tcp_mss(inner, t.setup.mss);

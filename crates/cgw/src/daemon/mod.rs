@@ -22,6 +22,7 @@ use dataplane::{Command, TunnelSetup};
 use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UdpSocket, UnixListener};
@@ -181,8 +182,22 @@ pub async fn run(config: CgwConfig) -> Result<()> {
         });
     }
 
-    let (dp_tx, mut dp_rx) = mpsc::unbounded_channel();
-    let dp = dataplane::start(setups, natt, raw_esp, dp_tx)?;
+    let (sizes_events, sizes_ike, sizes_init) = dataplane::QUEUE_SIZES;
+    let (dp_tx, mut dp_rx) = mpsc::channel(sizes_events);
+    let (ike_tx, mut ike_rx) = mpsc::channel(sizes_ike);
+    let (init_tx, mut init_rx) = mpsc::channel(sizes_init);
+    let queue_drops = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let dp = dataplane::start(
+        setups,
+        natt,
+        raw_esp,
+        dataplane::EventQueues {
+            events: dp_tx,
+            ike: ike_tx,
+            ike_init: init_tx,
+            dropped: queue_drops.clone(),
+        },
+    )?;
 
     // BGP: the prefixes connected to `advertise_interfaces` are advertised besides `lan`.
     let mut connected = Vec::new();
@@ -271,6 +286,7 @@ pub async fn run(config: CgwConfig) -> Result<()> {
             Instant::now(),
             &counters,
             io.dp.esp_from_strangers.load(Ordering::Relaxed),
+            queue_drops.load(Ordering::Relaxed),
         )
     };
     loop {
@@ -283,28 +299,13 @@ pub async fn run(config: CgwConfig) -> Result<()> {
         let deadline = gw
             .poll_timeout()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        // In order of priority (timers are served at the top of every turn): a shutdown, the
+        // control socket, the data path's barrier answers and events, IKE of existing SAs,
+        // BGP, then new IKE SAs (what a flood is made of) on either port.
         tokio::select! {
-            r = io.ike500.recv_from(&mut buf) => {
-                if let Ok((n, from)) = r {
-                    gw.handle_ike(Instant::now(), local_ike, from, &buf[..n]);
-                }
-            }
-            Some(ev) = dp_rx.recv() => {
-                // ESP received just before an echo answer or a rekey request counts first.
-                io.feed_esp(&mut gw);
-                let now = Instant::now();
-                match ev {
-                    dataplane::Event::Ike { local, remote, data } => gw.handle_ike(now, local, remote, &data),
-                    dataplane::Event::RekeyNeeded { tunnel, inbound_spi } => {
-                        gw.handle_datapath(now, DatapathEvent::RekeyNeeded { tunnel, inbound_spi })
-                    }
-                    dataplane::Event::EchoReply { tunnel, seq } => {
-                        gw.handle_datapath(now, DatapathEvent::EchoReply { tunnel, seq })
-                    }
-                }
-            }
-            Some((tunnel, token)) = barrier_rx.recv() => gw.handle_barrier(Instant::now(), tunnel, token),
-            Some(bgp::Report::Event { tunnel, event }) = bgp_rx.recv() => gw.handle_bgp(Instant::now(), tunnel, event),
+            biased;
+            _ = tokio::signal::ctrl_c() => { info!("SIGINT: shutting down"); break; }
+            _ = sigterm.recv() => { info!("SIGTERM: shutting down"); break; }
             Some(req) = ctl_rx.recv() => match req {
                 ControlRequest::Status(tx) => {
                     let _ = tx.send(Box::new(status(&gw, &io)));
@@ -315,8 +316,24 @@ pub async fn run(config: CgwConfig) -> Result<()> {
                     let _ = tx.send(gw.session_keys());
                 }
             },
-            _ = tokio::signal::ctrl_c() => { info!("SIGINT: shutting down"); break; }
-            _ = sigterm.recv() => { info!("SIGTERM: shutting down"); break; }
+            Some((tunnel, token)) = barrier_rx.recv() => gw.handle_barrier(Instant::now(), tunnel, token),
+            Some(ev) = dp_rx.recv() => {
+                // ESP received just before an echo answer or a rekey request counts first.
+                io.feed_esp(&mut gw);
+                let now = Instant::now();
+                handle_dp_event(&mut gw, now, ev);
+            }
+            Some(ev) = ike_rx.recv() => {
+                io.feed_esp(&mut gw);
+                handle_dp_event(&mut gw, Instant::now(), ev);
+            }
+            Some(bgp::Report::Event { tunnel, event }) = bgp_rx.recv() => gw.handle_bgp(Instant::now(), tunnel, event),
+            r = io.ike500.recv_from(&mut buf) => {
+                if let Ok((n, from)) = r {
+                    gw.handle_ike(Instant::now(), local_ike, from, &buf[..n]);
+                }
+            }
+            Some(ev) = init_rx.recv() => handle_dp_event(&mut gw, Instant::now(), ev),
             _ = tokio::time::sleep_until(deadline.into()) => {}
         }
     }
@@ -368,17 +385,7 @@ fn spawn_bgp(
         .enumerate()
         .map(|(i, t)| {
             let b = t.bgp.as_ref().filter(|_| enabled)?;
-            let mut sc = cgw_bgp::SessionConfig::new(
-                b.local_asn,
-                b.peer_asn,
-                config.gateway.effective_public_address(),
-                t.our_inside_address(),
-                t.aws_inside_address(),
-            );
-            sc.hold_time = b.hold_time_secs;
-            sc.keepalive_time = Some(b.keepalive_secs);
-            sc.as_path_prepend = b.as_path_prepend;
-            sc.multi_exit_disc = b.med;
+            let sc = t.bgp_session_config(config.gateway.effective_public_address())?;
             let (tx, rx) = mpsc::unbounded_channel();
             bgp::spawn(i, t.name.clone(), sc, b.passive, rx, out.clone());
             Some(tx)
@@ -398,6 +405,30 @@ fn explain_bind(e: std::io::Error, ip: IpAddr, port: u16) -> anyhow::Error {
             "cannot bind UDP {ip}:{port}: permission denied (run as root or grant CAP_NET_BIND_SERVICE)"
         ),
         _ => anyhow!("cannot bind UDP {ip}:{port}: {e}"),
+    }
+}
+
+/// Hands one event of the data path to the gateway.
+fn handle_dp_event(gw: &mut Gateway, now: Instant, ev: dataplane::Event) {
+    match ev {
+        dataplane::Event::Ike {
+            local,
+            remote,
+            data,
+        } => gw.handle_ike(now, local, remote, &data),
+        dataplane::Event::RekeyNeeded {
+            tunnel,
+            inbound_spi,
+        } => gw.handle_datapath(
+            now,
+            DatapathEvent::RekeyNeeded {
+                tunnel,
+                inbound_spi,
+            },
+        ),
+        dataplane::Event::EchoReply { tunnel, seq } => {
+            gw.handle_datapath(now, DatapathEvent::EchoReply { tunnel, seq })
+        }
     }
 }
 

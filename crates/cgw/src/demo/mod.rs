@@ -6,14 +6,13 @@
 //! ping and a throughput measurement through them, tunnel 1 failing with the measured outage,
 //! and tunnel 1 returning. `--in-memory` runs the engines alone, without root.
 
-mod lab;
 mod memory;
 mod probe;
 
 use anyhow::{anyhow, bail, Context, Result};
+use cgw::lab::{self, Lab, Topology};
 use cgw::status::{Status, TunnelState, TunnelStatus};
 use clap::{Args, ValueEnum};
-use lab::Lab;
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -73,18 +72,18 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     if args.cleanup {
-        let n = lab::cleanup_kept(&args.dir)?;
+        let n = lab::cleanup_kept(lab::DEMO_PREFIX, &args.dir, "cgw")?;
         println!(
             "cgw demo: removed the lab's namespaces ({}-*) and stopped {n} process(es)",
-            lab::PREFIX
+            lab::DEMO_PREFIX
         );
         return Ok(ExitCode::SUCCESS);
     }
-    if lab::Lab::exists() {
+    if Lab::exists(lab::DEMO_PREFIX) {
         eprintln!(
             "cgw demo: a demo lab is already running (namespaces {}-*, probably from --keep).\n\
              Remove it with:\n\n    sudo {} demo --cleanup",
-            lab::PREFIX,
+            lab::DEMO_PREFIX,
             std::env::current_exe()
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|_| "cgw".into())
@@ -119,10 +118,10 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
         demo.lab.keep = true;
         demo.keep_instructions();
     } else {
-        demo.lab.cleanup();
+        demo.lab.cleanup(Duration::from_secs(5));
         println!(
             "lab removed (namespaces {}-*, processes stopped)",
-            lab::PREFIX
+            lab::DEMO_PREFIX
         );
     }
     Ok(if INTERRUPTED.load(Ordering::SeqCst) {
@@ -186,7 +185,7 @@ const THROUGHPUT_PORT: u16 = 5201;
 
 impl Demo {
     fn new(args: &DemoArgs) -> Result<Self> {
-        let lab = Lab::new(args.dir.clone())?;
+        let lab = Lab::new(Topology::demo(), args.dir.clone())?;
         Ok(Self {
             sock: lab.dir.join("cgw.sock"),
             lab,
@@ -254,7 +253,7 @@ impl Demo {
         println!(
             "cgw demo: one AWS Site-to-Site VPN connection ({routing} routing) in network namespaces \
              {}-* on this host; files and logs in {}\n",
-            lab::PREFIX,
+            lab::DEMO_PREFIX,
             self.lab.dir.display()
         );
 
@@ -267,9 +266,9 @@ impl Demo {
                 "lab built: on-prem host {} -- cgw {} -- internet -- AWS endpoints {} and {} -- VPC host {} ({:.1} s)",
                 lab::ONPREM_HOST,
                 lab::CGW_PUBLIC,
-                lab::AWS_OUTSIDE[0],
-                lab::AWS_OUTSIDE[1],
-                lab::VPC_HOST,
+                self.lab.topology.aws_outside[0],
+                self.lab.topology.aws_outside[1],
+                self.lab.topology.vpc_host,
                 t.elapsed().as_secs_f64()
             ),
         );
@@ -316,7 +315,7 @@ impl Demo {
             true,
             format!(
                 "AWS endpoints emulated by `cgw emulate-aws` in {}-aws1 and -aws2 (PSK per tunnel, AWS's proposal order, {} routing) ({:.1} s)",
-                lab::PREFIX,
+                lab::DEMO_PREFIX,
                 routing,
                 d.as_secs_f64()
             ),
@@ -336,7 +335,7 @@ impl Demo {
         ];
         if self.routing == DemoRouting::Static {
             import_args.push("--remote-cidr".into());
-            import_args.push(lab::VPC_CIDR.into());
+            import_args.push(self.lab.topology.vpc_cidr.to_string());
         }
         let a: Vec<&str> = import_args.iter().map(String::as_str).collect();
         lab::run(&a)?;
@@ -370,7 +369,7 @@ impl Demo {
 
         // 4. cgw up, both tunnels.
         let cgw_arg = cgw_path.display().to_string();
-        self.lab.spawn(
+        self.spawn_self(
             "cgw",
             "cgw",
             &["up", "-c", &cgw_arg, "--log-level", "debug"],
@@ -425,7 +424,7 @@ impl Demo {
                 let med = s
                     .received
                     .iter()
-                    .find(|x| x.prefix == lab::VPC_CIDR)
+                    .find(|x| x.prefix == self.lab.topology.vpc_cidr.to_string())
                     .and_then(|x| x.med)
                     .map_or_else(|| "-".into(), |m| m.to_string());
                 meds.push(format!(
@@ -438,22 +437,25 @@ impl Demo {
                 format!(
                     "BGP: {}; best path for {} via tunnel1 (lower MED)",
                     meds.join(", "),
-                    lab::VPC_CIDR
+                    self.lab.topology.vpc_cidr
                 ),
             );
         } else {
             self.step(
                 true,
-                format!("static route {} via tunnel1 (cgw0)", lab::VPC_CIDR),
+                format!(
+                    "static route {} via tunnel1 (cgw0)",
+                    self.lab.topology.vpc_cidr
+                ),
             );
         }
 
         // 5. Traffic.
-        let onprem = lab::ns("onprem");
-        let vpc = lab::ns("vpc");
-        let src: Ipv4Addr = lab::ONPREM_HOST.parse()?;
-        let dst: Ipv4Addr = lab::VPC_HOST.parse()?;
-        let (n, count, avg) = ping_vpc(5)?;
+        let onprem = self.lab.ns("onprem");
+        let vpc = self.lab.ns("vpc");
+        let src: Ipv4Addr = lab::ONPREM_HOST;
+        let dst: Ipv4Addr = self.lab.topology.vpc_host;
+        let (n, count, avg) = ping_vpc(&self.lab, 5)?;
         let ok = n == count;
         self.step(
             ok,
@@ -490,7 +492,11 @@ impl Demo {
             .and_then(|st| tunnel(&st, "tunnel1"))
             .and_then(|t| t.ike_sa.map(|k| k.spi_i))
             .unwrap_or_default();
-        self.lab.kill("aws1")?;
+        let aws1 = self
+            .lab
+            .pid("aws1")
+            .ok_or_else(|| anyhow!("aws1 is not running"))?;
+        self.lab.kill(aws1);
         self.lab.vpc_uses(0, false)?;
         let detector = if self.routing == DemoRouting::Static {
             "monitor: 3 missed pings 1 s apart"
@@ -524,7 +530,7 @@ impl Demo {
                 s.sent
             ),
         );
-        let (n, count, _) = ping_vpc(3)?;
+        let (n, count, _) = ping_vpc(&self.lab, 3)?;
         self.step(
             n == count,
             format!("ping through tunnel2: {n}/{count} answered"),
@@ -588,7 +594,7 @@ impl Demo {
                 s.sent
             ),
         );
-        let (n, count, _) = ping_vpc(3)?;
+        let (n, count, _) = ping_vpc(&self.lab, 3)?;
         self.step(
             n == count,
             format!("ping through tunnel1 again: {n}/{count} answered"),
@@ -597,6 +603,14 @@ impl Demo {
     }
 
     /// Starts AWS endpoint `i` (0-based) as `cgw emulate-aws --tunnel i+1` in its namespace.
+    /// Starts this program with `args` in lab namespace `ns` as process `name`.
+    fn spawn_self(&mut self, name: &str, ns: &str, args: &[&str], log: &str) -> Result<()> {
+        let exe = Self::exe()?;
+        let mut argv = vec![exe.as_str()];
+        argv.extend_from_slice(args);
+        self.lab.spawn(name, ns, &argv, log, &[]).map(|_| ())
+    }
+
     fn start_endpoint(&mut self, aws_config: &str, i: usize, log: &str) -> Result<()> {
         let name = format!("aws{}", i + 1);
         let tunnel = (i + 1).to_string();
@@ -609,7 +623,7 @@ impl Demo {
             "--log-level",
             "debug",
         ];
-        self.lab.spawn(&name, &name, &args, log).map(|_| ())
+        self.spawn_self(&name, &name, &args, log)
     }
 
     /// Waits until the VPC route goes through `tunnel` (static: the active tunnel; BGP: the
@@ -628,7 +642,7 @@ impl Demo {
                 st.bgp
                     .installed
                     .into_iter()
-                    .find(|r| r.prefix == lab::VPC_CIDR)?
+                    .find(|r| r.prefix == s.lab.topology.vpc_cidr.to_string())?
                     .tunnel
             } else {
                 st.active_tunnel?
@@ -670,7 +684,7 @@ impl Demo {
 
     fn keep_instructions(&self) {
         let exe = Self::exe().unwrap_or_else(|_| "cgw".into());
-        let p = lab::PREFIX;
+        let p = lab::DEMO_PREFIX;
         println!(
             "\nThe lab keeps running (--keep). Things to try:\n\
              \n  sudo {exe} status --socket {sock}\
@@ -682,7 +696,7 @@ impl Demo {
              \n  less {dir}/cgw.log\
              \n\nRemove it with:  sudo {exe} demo --cleanup",
             sock = self.sock.display(),
-            vpc = lab::VPC_HOST,
+            vpc = self.lab.topology.vpc_host,
             aws = self.lab.dir.join("aws.sock").display(),
             dir = self.lab.dir.display(),
         );
@@ -691,11 +705,11 @@ impl Demo {
 
 /// ICMP echo from the on-prem host to the VPC host, 200 ms apart: (answered, sent, average
 /// round trip in seconds).
-fn ping_vpc(count: u16) -> Result<(usize, usize, f64)> {
+fn ping_vpc(lab: &Lab, count: u16) -> Result<(usize, usize, f64)> {
     let rtts = probe::ping(
-        &lab::ns("onprem"),
-        lab::ONPREM_HOST.parse()?,
-        lab::VPC_HOST.parse()?,
+        &lab.ns("onprem"),
+        lab::ONPREM_HOST,
+        lab.topology.vpc_host,
         count,
         Duration::from_millis(200),
     )?;

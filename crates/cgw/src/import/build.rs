@@ -866,6 +866,6 @@ fn tunnel(
         child_lifetime_bytes: None,
         startup_action,
         bgp,
-        plays_aws: false,
+        role: crate::config::Role::CustomerGateway,
     })
 }

@@ -1,7 +1,7 @@
 //! Writes a complete `cgw.toml` with a one-line comment above every key: what it is and where
 //! its value came from.
 
-use crate::config::{CgwConfig, Tunnel};
+use crate::config::{field_of, CgwConfig, Section, Tunnel};
 use ipnet::Ipv4Net;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -64,39 +64,46 @@ fn comment_line(what: &str, note: Option<&String>) -> String {
     line.replace('\n', " ")
 }
 
-struct Section<'a> {
+struct Writer<'a> {
     out: &'a mut String,
     notes: Option<&'a HashMap<&'static str, String>>,
     prefix: &'static str,
-    /// `gateway`, `monitor` or `tunnel`: where the keys' allowed ranges are looked up.
-    section: &'static str,
+    /// Where the keys' descriptions and allowed ranges are looked up in the field table.
+    section: Section,
 }
 
-impl Section<'_> {
+impl Writer<'_> {
     fn note(&self, key: &str) -> Option<&String> {
         let full = format!("{}{key}", self.prefix);
         self.notes.and_then(|n| n.get(full.as_str()))
     }
 
-    /// The description with the key's allowed range (`cgw::config::RANGES`), if it has one.
-    fn what(&self, key: &str, what: &str) -> String {
-        match crate::config::RANGES
-            .iter()
-            .find(|r| r.section == self.section && r.key == key)
-        {
-            Some(r) => format!("{what} (allowed: {})", r.text(false)),
-            None => what.to_string(),
+    /// The key's description from the field table, with its allowed range if it has one.
+    fn what(&self, key: &str) -> String {
+        let f = field_of(self.section, key);
+        match &f.range {
+            Some(r) => format!("{} (allowed: {})", f.doc, r.text(false)),
+            None => f.doc.to_string(),
         }
     }
 
-    fn key(&mut self, key: &str, what: &str, value: &str) {
-        let line = comment_line(&self.what(key, what), self.note(key));
+    fn key(&mut self, key: &str, value: &str) {
+        self.key_with(key, "", value)
+    }
+
+    /// A key whose comment adds `detail` (values of this file) to the table's description.
+    fn key_with(&mut self, key: &str, detail: &str, value: &str) {
+        let mut what = self.what(key);
+        if !detail.is_empty() {
+            what = format!("{what} ({detail})");
+        }
+        let line = comment_line(&what, self.note(key));
         let _ = writeln!(self.out, "{line}");
         let _ = writeln!(self.out, "{key} = {value}");
     }
 
-    fn unset(&mut self, key: &str, what: &str, example: &str) {
-        let line = comment_line(&self.what(key, what), self.note(key));
+    fn unset(&mut self, key: &str, example: &str) {
+        let line = comment_line(&self.what(key), self.note(key));
         let _ = writeln!(self.out, "{line}");
         let _ = writeln!(self.out, "# {key} = {example}");
     }
@@ -118,81 +125,45 @@ pub(crate) fn write(cfg: &CgwConfig, notes: &Notes, warnings: &[String]) -> Stri
 
     let g = &cfg.gateway;
     out.push_str("[gateway]\n");
-    let mut s = Section {
+    let mut s = Writer {
         out: &mut out,
         notes: Some(&notes.gateway),
         prefix: "",
-        section: "gateway",
+        section: Section::Gateway,
     };
-    s.key(
-        "local_address",
-        "Our outside address on this host (source of IKE and ESP)",
-        &quote(&g.local_address.to_string()),
-    );
-    let what = "The customer gateway address AWS knows (the NAT's public address when behind NAT); our IKE ID";
+    s.key("local_address", &quote(&g.local_address.to_string()));
     match g.public_address {
-        Some(a) => s.key("public_address", what, &quote(&a.to_string())),
-        None => s.unset("public_address", what, "\"198.51.100.10\""),
+        Some(a) => s.key("public_address", &quote(&a.to_string())),
+        None => s.unset("public_address", "\"198.51.100.10\""),
     }
-    s.key(
-        "routing",
-        "How VPC routes are managed: \"static\" | \"bgp\" | \"external\"",
-        &quote(&g.routing.to_string()),
-    );
-    s.key(
-        "lan",
-        "On-premises prefixes (advertised with BGP; sources of the route_table rule)",
-        &nets(&g.lan),
-    );
-    s.key(
-        "remote_cidrs",
-        "The VPC CIDR(s) routed into the tunnels (static routing)",
-        &nets(&g.remote_cidrs),
-    );
-    let what = "Routing table for the tunnel routes, plus a \"from <lan> lookup N\" rule per lan prefix; unset = main table";
+    s.key("routing", &quote(&g.routing.to_string()));
+    s.key("lan", &nets(&g.lan));
+    s.key("remote_cidrs", &nets(&g.remote_cidrs));
     match g.route_table {
-        Some(t) => s.key("route_table", what, &t.to_string()),
-        None => s.unset("route_table", what, "100"),
+        Some(t) => s.key("route_table", &t.to_string()),
+        None => s.unset("route_table", "100"),
     }
     s.key(
         "control_socket",
-        "Control socket of the daemon (cgw status)",
         &quote(&g.control_socket.display().to_string()),
     );
-    let what = "The AWS VPN connection (used in messages)";
     match &g.vpn_connection_id {
-        Some(id) => s.key("vpn_connection_id", what, &quote(id)),
-        None => s.unset("vpn_connection_id", what, "\"vpn-0123456789abcdef0\""),
+        Some(id) => s.key("vpn_connection_id", &quote(id)),
+        None => s.unset("vpn_connection_id", "\"vpn-0123456789abcdef0\""),
     }
 
     let m = &cfg.monitor;
     out.push_str("\n# Tunnel liveness probes and failover (cgw defaults).\n[monitor]\n");
-    let mut s = Section {
+    let mut s = Writer {
         out: &mut out,
         notes: None,
         prefix: "",
-        section: "monitor",
+        section: Section::Monitor,
     };
-    s.key(
-        "enabled",
-        "Probe the tunnels and fail over between them",
-        &m.enabled.to_string(),
-    );
-    s.key(
-        "interval_secs",
-        "Seconds between probes",
-        &m.interval_secs.to_string(),
-    );
-    s.key(
-        "threshold",
-        "Missed probes before a tunnel counts as down",
-        &m.threshold.to_string(),
-    );
-    s.key(
-        "failback_hold_secs",
-        "Seconds a recovered tunnel must stay up before traffic moves back to it",
-        &m.failback_hold_secs.to_string(),
-    );
+    s.key("enabled", &m.enabled.to_string());
+    s.key("interval_secs", &m.interval_secs.to_string());
+    s.key("threshold", &m.threshold.to_string());
+    s.key("failback_hold_secs", &m.failback_hold_secs.to_string());
 
     for (i, t) in cfg.tunnels.iter().enumerate() {
         tunnel(&mut out, t, notes.tunnels.get(i), notes.no_bgp.as_ref());
@@ -207,137 +178,58 @@ fn tunnel(
     no_bgp: Option<&String>,
 ) {
     out.push_str("\n[[tunnel]]\n");
-    let mut s = Section {
+    let mut s = Writer {
         out,
         notes,
         prefix: "",
-        section: "tunnel",
+        section: Section::Tunnel,
     };
-    s.key("name", "Name in logs and cgw status", &quote(&t.name));
-    s.key(
-        "device",
-        "TUN device (at most 15 bytes of A-Z a-z 0-9 . _ -)",
-        &quote(&t.device),
-    );
+    s.key("name", &quote(&t.name));
+    s.key("device", &quote(&t.device));
     s.key(
         "aws_outside_address",
-        "AWS's tunnel endpoint: the IKE peer and its expected ID",
         &quote(&t.aws_outside_address.to_string()),
     );
-    s.key(
-        "psk",
-        "Pre-shared key (keep this file private)",
-        &quote(&t.psk),
-    );
-    s.key(
+    s.key("psk", &quote(&t.psk));
+    s.key_with(
         "inside_cidr",
         &format!(
-            "Inside /30: AWS {} (first host), us {} (second host)",
+            "AWS {}, us {}",
             t.aws_inside_address(),
             t.our_inside_address()
         ),
         &quote(&t.inside_cidr.to_string()),
     );
-    s.key(
-        "mtu",
-        "TUN device MTU (576..=1446; AWS supports at most 1446)",
-        &t.mtu.to_string(),
-    );
-    s.key(
-        "tcp_mss",
-        "TCP MSS clamp (at most mtu - 40)",
-        &t.tcp_mss.to_string(),
-    );
-    s.key(
-        "ike_proposals",
-        "IKE SA proposals (strongSwan syntax), preferred first",
-        &strings_multiline(&t.ike_proposals),
-    );
-    s.key(
-        "esp_proposals",
-        "ESP proposals (strongSwan syntax; the DH group is PFS for rekeys), preferred first",
-        &strings_multiline(&t.esp_proposals),
-    );
-    s.key(
-        "ike_lifetime_secs",
-        "AWS's phase 1 lifetime; cgw rekeys rekey_margin_secs (plus fuzz) before it",
-        &t.ike_lifetime_secs.to_string(),
-    );
-    s.key(
-        "child_lifetime_secs",
-        "AWS's phase 2 lifetime; cgw rekeys rekey_margin_secs (plus fuzz) before it",
-        &t.child_lifetime_secs.to_string(),
-    );
-    s.key(
-        "rekey_margin_secs",
-        "Rekey this long before a lifetime ends (60 to child_lifetime_secs / 2)",
-        &t.rekey_margin_secs.to_string(),
-    );
-    s.key(
-        "rekey_fuzz_percent",
-        "Widen the rekey margin at random by up to this percentage",
-        &t.rekey_fuzz_percent.to_string(),
-    );
-    s.key(
-        "replay_window",
-        "ESP anti-replay window in packets",
-        &t.replay_window.to_string(),
-    );
-    let what =
-        "Rekey a Child SA after this many packets in one direction (unset: by time only, as AWS)";
+    s.key("mtu", &t.mtu.to_string());
+    s.key("tcp_mss", &t.tcp_mss.to_string());
+    s.key("ike_proposals", &strings_multiline(&t.ike_proposals));
+    s.key("esp_proposals", &strings_multiline(&t.esp_proposals));
+    s.key("ike_lifetime_secs", &t.ike_lifetime_secs.to_string());
+    s.key("child_lifetime_secs", &t.child_lifetime_secs.to_string());
+    s.key("rekey_margin_secs", &t.rekey_margin_secs.to_string());
+    s.key("rekey_fuzz_percent", &t.rekey_fuzz_percent.to_string());
+    s.key("replay_window", &t.replay_window.to_string());
     match t.child_lifetime_packets {
-        Some(v) => s.key("child_lifetime_packets", what, &v.to_string()),
-        None => s.unset("child_lifetime_packets", what, "1000000000"),
+        Some(v) => s.key("child_lifetime_packets", &v.to_string()),
+        None => s.unset("child_lifetime_packets", "1000000000"),
     }
-    let what = "Rekey a Child SA after this many bytes in one direction (unset: by time only)";
     match t.child_lifetime_bytes {
-        Some(v) => s.key("child_lifetime_bytes", what, &v.to_string()),
-        None => s.unset("child_lifetime_bytes", what, "1000000000000"),
+        Some(v) => s.key("child_lifetime_bytes", &v.to_string()),
+        None => s.unset("child_lifetime_bytes", "1000000000000"),
     }
-    s.key(
-        "dpd_interval_secs",
-        "Send a DPD probe after this long without hearing from AWS",
-        &t.dpd_interval_secs.to_string(),
-    );
-    s.key(
-        "dpd_timeout_secs",
-        "Declare AWS dead after this long without an answer",
-        &t.dpd_timeout_secs.to_string(),
-    );
-    s.key(
-        "dpd_action",
-        "What cgw does then: \"restart\" | \"clear\" | \"none\"",
-        &quote(&t.dpd_action.to_string()),
-    );
-    s.key(
-        "startup_action",
-        "\"initiate\" (AWS startup action add) | \"respond\" (AWS startup action start; cgw still retries)",
-        &quote(&t.startup_action.to_string()),
-    );
+    s.key("dpd_interval_secs", &t.dpd_interval_secs.to_string());
+    s.key("dpd_timeout_secs", &t.dpd_timeout_secs.to_string());
+    s.key("dpd_action", &quote(&t.dpd_action.to_string()));
+    s.key("startup_action", &quote(&t.startup_action.to_string()));
     match &t.bgp {
         Some(b) => {
             s.out.push_str("[tunnel.bgp]\n");
             s.prefix = "bgp.";
-            s.key(
-                "local_asn",
-                "Our ASN (the customer gateway's)",
-                &b.local_asn.to_string(),
-            );
-            s.key(
-                "peer_asn",
-                "AWS's ASN (the Amazon side)",
-                &b.peer_asn.to_string(),
-            );
-            s.key(
-                "hold_time_secs",
-                "BGP hold time",
-                &b.hold_time_secs.to_string(),
-            );
-            s.key(
-                "keepalive_secs",
-                "BGP keepalive interval (at most hold_time_secs / 3)",
-                &b.keepalive_secs.to_string(),
-            );
+            s.section = Section::TunnelBgp;
+            s.key("local_asn", &b.local_asn.to_string());
+            s.key("peer_asn", &b.peer_asn.to_string());
+            s.key("hold_time_secs", &b.hold_time_secs.to_string());
+            s.key("keepalive_secs", &b.keepalive_secs.to_string());
         }
         None => {
             if let Some(n) = no_bgp {

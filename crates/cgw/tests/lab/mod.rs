@@ -1,6 +1,7 @@
-//! A network-namespace lab for cgw's end-to-end tests: on-prem host, cgw host, an optional
-//! NAT, an "internet" router, two AWS endpoints (strongSwan, configured as AWS configures its
-//! side) and a VPC host. Documentation ranges on the outside, 10.x and 169.254.x inside.
+//! The netns tests' view of the shared lab (`cgw::lab`: on-prem host, cgw host, an optional
+//! NAT, an "internet" router, two AWS endpoints and a VPC host), with what only the tests
+//! need: AWS endpoints played by strongSwan configured as AWS configures its side, panicking
+//! helpers, and logs dumped when a test fails.
 //!
 //! Every namespace and process the lab creates is removed when it is dropped (processes by
 //! PID; nothing is killed by name).
@@ -9,7 +10,7 @@
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -17,18 +18,21 @@ use std::time::{Duration, Instant};
 pub static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Addresses of the lab.
-pub const CGW_PUBLIC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
-pub const CGW_PRIVATE: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
+pub const CGW_PUBLIC: Ipv4Addr = cgw::lab::CGW_PUBLIC;
+pub const CGW_PRIVATE: Ipv4Addr = cgw::lab::CGW_PRIVATE;
 pub const AWS: [Ipv4Addr; 2] = [
     Ipv4Addr::new(203, 0, 113, 21),
     Ipv4Addr::new(203, 0, 113, 77),
 ];
 pub const INSIDE: [&str; 2] = ["169.254.10.0/30", "169.254.20.0/30"];
 pub const AWS_INSIDE: [&str; 2] = ["169.254.10.1", "169.254.20.1"];
-pub const VPC_HOST: &str = "172.31.0.10";
-pub const VPC_CIDR: &str = "172.31.0.0/16";
+pub const VPC_HOST: &str = "10.202.0.10";
+pub const VPC_CIDR: &str = "10.202.0.0/16";
 pub const ONPREM_HOST: &str = "10.10.0.10";
-pub const LAN: &str = "10.10.0.0/24";
+pub const LAN: &str = cgw::lab::LAN;
+
+/// How long a process gets between SIGTERM and SIGKILL.
+const GRACE: Duration = Duration::from_secs(3);
 
 /// Fails the test (never skips) when the lab cannot run here.
 pub fn require_root() {
@@ -67,32 +71,12 @@ pub fn require_root() {
 
 /// Runs a command, panicking with its output if it fails.
 pub fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    cgw::lab::run(args).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// Runs a command and returns (success, stdout+stderr).
 pub fn try_run(args: &[&str]) -> (bool, String) {
-    match Command::new(args[0]).args(&args[1..]).output() {
-        Ok(o) => (
-            o.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
-        ),
-        Err(e) => (false, e.to_string()),
-    }
+    cgw::lab::try_run(args)
 }
 
 /// How an AWS endpoint is configured.
@@ -109,10 +93,9 @@ pub struct AwsSide {
 
 /// A running lab.
 pub struct Lab {
-    pub prefix: String,
+    pub inner: cgw::lab::Lab,
     pub dir: PathBuf,
     pub nat: bool,
-    procs: Vec<(String, Child)>,
     aws_pids: [Option<u32>; 2],
     pub aws: [AwsSide; 2],
     pub cgw_pid: Option<u32>,
@@ -121,190 +104,73 @@ pub struct Lab {
 impl Lab {
     /// Builds the topology. With `nat`, cgw sits behind a MASQUERADE router.
     pub fn new(tag: &str, nat: bool, aws: [AwsSide; 2]) -> Self {
-        let prefix = format!("cgw{}{}", std::process::id() % 100000, tag);
-        let dir = std::env::temp_dir().join(format!("{prefix}-lab"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut lab = Self {
-            prefix,
+        Self::build(tag, nat, false, aws)
+    }
+
+    /// The topology with an attacker namespace (`attacker`, at `cgw::lab::ATTACKER`).
+    pub fn with_attacker(tag: &str, nat: bool, aws: [AwsSide; 2]) -> Self {
+        Self::build(tag, nat, true, aws)
+    }
+
+    fn build(tag: &str, nat: bool, attacker: bool, aws: [AwsSide; 2]) -> Self {
+        let topology = cgw::lab::Topology {
+            prefix: format!("cgw{}{}", std::process::id() % 100000, tag),
+            aws_outside: AWS,
+            vpc_cidr: VPC_CIDR.parse().unwrap(),
+            vpc_host: VPC_HOST.parse().unwrap(),
+            nat,
+            attacker,
+        };
+        let dir = std::env::temp_dir().join(format!("{}-lab", topology.prefix));
+        let inner = cgw::lab::Lab::create(topology, dir.clone())
+            .unwrap_or_else(|e| panic!("building the lab: {e:#}"));
+        Self {
+            inner,
             dir,
             nat,
-            procs: Vec::new(),
             aws_pids: [None, None],
             aws,
             cgw_pid: None,
-        };
-        lab.build();
-        lab
+        }
     }
 
     pub fn ns(&self, n: &str) -> String {
-        format!("{}-{n}", self.prefix)
+        self.inner.ns(n)
     }
 
     /// Runs a command inside namespace `n`.
     pub fn exec(&self, n: &str, args: &[&str]) -> String {
-        let ns = self.ns(n);
-        let mut v = vec!["ip", "netns", "exec", &ns];
-        v.extend_from_slice(args);
-        run(&v)
+        self.inner.exec(n, args).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     pub fn try_exec(&self, n: &str, args: &[&str]) -> (bool, String) {
-        let ns = self.ns(n);
-        let mut v = vec!["ip", "netns", "exec", &ns];
-        v.extend_from_slice(args);
-        try_run(&v)
+        self.inner.try_exec(n, args)
     }
 
     fn ip(&self, n: &str, args: &str) {
-        let ns = self.ns(n);
-        let mut v = vec!["ip", "-n", &ns];
-        v.extend(args.split_whitespace());
-        run(&v);
+        self.inner.ip(n, args).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
-    fn veth(&self, a: &str, ia: &str, b: &str, ib: &str) {
-        run(&[
-            "ip",
-            "link",
-            "add",
-            ia,
-            "netns",
-            &self.ns(a),
-            "type",
-            "veth",
-            "peer",
-            "name",
-            ib,
-            "netns",
-            &self.ns(b),
-        ]);
-        self.ip(a, &format!("link set {ia} up"));
-        self.ip(b, &format!("link set {ib} up"));
-    }
-
-    fn build(&mut self) {
-        let mut names = vec!["onprem", "cgw", "inet", "aws1", "aws2", "vpc"];
-        if self.nat {
-            names.push("nat");
-        }
-        for n in &names {
-            run(&["ip", "netns", "add", &self.ns(n)]);
-            self.ip(n, "link set lo up");
-            self.exec(
-                n,
-                &[
-                    "sysctl",
-                    "-qw",
-                    "net.ipv4.conf.all.rp_filter=0",
-                    "net.ipv4.conf.default.rp_filter=0",
-                ],
-            );
-        }
-        self.veth("onprem", "op0", "cgw", "lan0");
-        self.ip("onprem", "addr add 10.10.0.10/24 dev op0");
-        self.ip("onprem", "route add default via 10.10.0.1");
-        self.ip("cgw", "addr add 10.10.0.1/24 dev lan0");
-        if self.nat {
-            self.veth("cgw", "wan0", "nat", "in0");
-            self.ip("cgw", "addr add 10.99.0.2/24 dev wan0");
-            self.ip("cgw", "route add default via 10.99.0.1");
-            self.ip("nat", "addr add 10.99.0.1/24 dev in0");
-            self.veth("nat", "out0", "inet", "c0");
-            self.ip("nat", "addr add 198.51.100.10/24 dev out0");
-            self.ip("nat", "route add default via 198.51.100.1");
-            self.exec("nat", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-            self.exec(
-                "nat",
-                &[
-                    "iptables",
-                    "-t",
-                    "nat",
-                    "-A",
-                    "POSTROUTING",
-                    "-o",
-                    "out0",
-                    "-j",
-                    "MASQUERADE",
-                ],
-            );
-        } else {
-            self.veth("cgw", "wan0", "inet", "c0");
-            self.ip("cgw", "addr add 198.51.100.10/24 dev wan0");
-            self.ip("cgw", "route add default via 198.51.100.1");
-        }
-        self.ip("inet", "addr add 198.51.100.1/24 dev c0");
-        self.ip("inet", "link add br0 type bridge");
-        self.ip("inet", "link set br0 up");
-        self.ip("inet", "addr add 203.0.113.1/24 dev br0");
-        self.exec("inet", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-        for (i, aws) in ["aws1", "aws2"].iter().enumerate() {
-            let port = format!("a{}", i + 1);
-            self.veth("inet", &port, aws, "o0");
-            self.ip("inet", &format!("link set {port} master br0"));
-            self.ip(aws, &format!("addr add {}/24 dev o0", AWS[i]));
-            self.ip(aws, "route add default via 203.0.113.1");
-            self.veth(aws, "v0", "vpc", &port);
-            self.ip(aws, &format!("addr add 10.201.{}.1/30 dev v0", i + 1));
-            self.ip("vpc", &format!("addr add 10.201.{}.2/30 dev {port}", i + 1));
-            self.ip(aws, &format!("route add {VPC_CIDR} via 10.201.{}.2", i + 1));
-            self.exec(aws, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-        }
-        self.ip("vpc", &format!("addr add {VPC_HOST}/32 dev lo"));
-        // The VPC prefers AWS endpoint 1 for return traffic, endpoint 2 when 1 is gone.
-        self.ip("vpc", &format!("route add {LAN} via 10.201.1.1 metric 10"));
-        self.ip("vpc", &format!("route add {LAN} via 10.201.2.1 metric 20"));
-    }
-
-    /// Spawns a long-running process in namespace `n`, logging to `log`.
+    /// Spawns a long-running process in namespace `n`, logging to `log` (also its name).
     pub fn spawn(&mut self, n: &str, args: &[&str], log: &str, env: &[(&str, &str)]) -> u32 {
-        let f = std::fs::File::create(self.dir.join(log)).unwrap();
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.ns(n)]).args(args);
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        let child = c
-            .stdin(Stdio::null())
-            .stdout(f.try_clone().unwrap())
-            .stderr(f)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-        let pid = child.id();
-        self.procs.push((log.to_string(), child));
-        pid
+        self.inner
+            .spawn(log, n, args, log, env)
+            .unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// Stops one process of ours by PID (SIGTERM, then SIGKILL after 3 s).
     pub fn stop_pid(&mut self, pid: u32) {
-        if let Some(pos) = self.procs.iter().position(|(_, c)| c.id() == pid) {
-            let (_, mut child) = self.procs.remove(pos);
-            terminate(&mut child);
-        }
+        self.inner.stop(pid, GRACE);
     }
 
     /// Waits up to `timeout` for one process of ours to exit by itself; its exit status.
     pub fn wait_exit(&mut self, pid: u32, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let pos = self.procs.iter().position(|(_, c)| c.id() == pid)?;
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(st)) = self.procs[pos].1.try_wait() {
-                self.procs.remove(pos);
-                return Some(st);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
+        self.inner.wait_exit(pid, timeout)
     }
 
     /// Kills one process of ours at once (SIGKILL), as a crash would.
     pub fn kill_pid(&mut self, pid: u32) {
-        if let Some(pos) = self.procs.iter().position(|(_, c)| c.id() == pid) {
-            let (_, mut child) = self.procs.remove(pos);
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.inner.kill(pid);
     }
 
     /// Writes the strongSwan configuration of AWS endpoint `i` and starts its charon.
@@ -459,14 +325,9 @@ secrets {{
     /// Brings AWS endpoint `i` back (fresh charon, no SAs) and its VPC link up.
     pub fn restore_aws(&mut self, i: usize) {
         self.ip("vpc", &format!("link set a{} up", i + 1));
-        self.ip(
-            "vpc",
-            &format!(
-                "route replace {LAN} via 10.201.{}.1 metric {}",
-                i + 1,
-                10 * (i + 1)
-            ),
-        );
+        self.inner
+            .vpc_uses(i, true)
+            .unwrap_or_else(|e| panic!("{e:#}"));
         self.start_aws(i);
     }
 
@@ -561,41 +422,17 @@ secrets {{
     }
 }
 
-fn terminate(child: &mut Child) {
-    let pid = child.id().to_string();
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 impl Drop for Lab {
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.dump_logs();
         }
-        // cgw first (it deletes its SAs and routes), then everything else, by PID.
+        // cgw first (it deletes its SAs and routes), then everything else, by PID; then the
+        // namespaces (when `inner` drops).
         if let Some(pid) = self.cgw_pid.take() {
             self.stop_pid(pid);
         }
-        for (_, mut c) in std::mem::take(&mut self.procs) {
-            terminate(&mut c);
-        }
-        let mut names = vec!["onprem", "cgw", "inet", "aws1", "aws2", "vpc"];
-        if self.nat {
-            names.push("nat");
-        }
-        for n in names {
-            let _ = Command::new("ip")
-                .args(["netns", "del", &self.ns(n)])
-                .status();
-        }
+        self.inner.cleanup(GRACE);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -628,6 +465,37 @@ inside_cidr = "169.254.10.0/30"
 startup_action = "{startup}"
 {extra}
 "#
+    )
+}
+
+/// The pre-shared keys of [`emulator_toml`]'s two tunnels.
+pub const EMULATED_PSK: [&str; 2] = [
+    "Emulated.Tunnel1_PreShared_Key_0",
+    "Emulated.Tunnel2_PreShared_Key_0",
+];
+
+/// A `cgw emulate-aws` file for one VPN connection with two tunnels on the lab's AWS
+/// addresses (static routing, control sockets `<sock>-1` and `<sock>-2`).
+pub fn emulator_toml(sock: &str) -> String {
+    format!(
+        r#"[connection]
+customer_gateway_address = "{CGW_PUBLIC}"
+routing = "static"
+vpc_cidrs = ["{VPC_CIDR}"]
+customer_cidrs = ["{LAN}"]
+control_socket = "{sock}"
+
+[[tunnel]]
+outside_address = "{}"
+psk = "{}"
+inside_cidr = "{}"
+
+[[tunnel]]
+outside_address = "{}"
+psk = "{}"
+inside_cidr = "{}"
+"#,
+        AWS[0], EMULATED_PSK[0], INSIDE[0], AWS[1], EMULATED_PSK[1], INSIDE[1]
     )
 }
 

@@ -29,6 +29,10 @@
 //! to `rekey_fuzz_percent` of the margin, chosen at random) before they expire, so that it
 //! usually rekeys before AWS does and never lets an SA outlive AWS's idea of it.
 
+mod fields;
+
+pub use fields::{field_of, range, DefaultValue, Field, Range, Section, FIELDS};
+
 use cgw_ike::{EspProposal, IkeProposal};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
@@ -376,11 +380,40 @@ pub struct Tunnel {
     /// `[tunnel.bgp]`: required iff `gateway.routing = "bgp"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bgp: Option<TunnelBgp>,
-    /// Set by `cgw emulate-aws` only (never read from a file): this end plays the AWS tunnel
-    /// endpoint. It takes the first inside address, never initiates (AWS's startup action
-    /// `add`) and rekeys on AWS's own window instead of cgw's slightly earlier one.
+    /// Which end of the tunnel this is. Never read from a file: a configuration file always
+    /// describes the customer gateway; `cgw emulate-aws` builds the AWS endpoint's.
     #[serde(skip)]
-    pub plays_aws: bool,
+    pub role: Role,
+}
+
+/// Which end of an AWS tunnel a [`Tunnel`] describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Role {
+    /// The customer gateway (cgw's job): the second inside address; initiates per
+    /// `startup_action`; rekeys slightly before AWS would.
+    #[default]
+    CustomerGateway,
+    /// The AWS tunnel endpoint (`cgw emulate-aws`): the first inside address; never
+    /// initiates (AWS's startup action `add`) and rekeys on AWS's own window.
+    AwsEndpoint,
+}
+
+impl Role {
+    /// The host number of this end's inside address in the tunnel's /30 (AWS 1, us 2).
+    fn inside_host(self) -> u32 {
+        match self {
+            Role::AwsEndpoint => 1,
+            Role::CustomerGateway => 2,
+        }
+    }
+
+    /// The other end.
+    pub fn peer(self) -> Role {
+        match self {
+            Role::AwsEndpoint => Role::CustomerGateway,
+            Role::CustomerGateway => Role::AwsEndpoint,
+        }
+    }
 }
 
 impl fmt::Debug for Tunnel {
@@ -441,11 +474,29 @@ impl Tunnel {
             child_lifetime_bytes: None,
             startup_action: defaults::startup_action(),
             bgp: None,
-            plays_aws: false,
+            role: Role::CustomerGateway,
         }
     }
 
     /// The ESP lifetime limits of this tunnel's Child SAs (soft at the configured value, hard
+    /// The BGP session over this tunnel's inside addresses with `[tunnel.bgp]`'s settings and
+    /// BGP identifier `identifier`; None without a `[tunnel.bgp]` section.
+    pub fn bgp_session_config(&self, identifier: Ipv4Addr) -> Option<cgw_bgp::SessionConfig> {
+        let b = self.bgp.as_ref()?;
+        let mut sc = cgw_bgp::SessionConfig::new(
+            b.local_asn,
+            b.peer_asn,
+            identifier,
+            self.our_inside_address(),
+            self.aws_inside_address(),
+        );
+        sc.hold_time = b.hold_time_secs;
+        sc.keepalive_time = Some(b.keepalive_secs);
+        sc.as_path_prepend = b.as_path_prepend;
+        sc.multi_exit_disc = b.med;
+        Some(sc)
+    }
+
     /// 10 % above it).
     pub fn esp_limits(&self) -> cgw_esp::LifetimeLimits {
         let hard = |v: Option<u64>| v.map(|v| v.saturating_add(v / 10));
@@ -461,14 +512,14 @@ impl Tunnel {
     /// the first host of `inside_cidr`. When cgw plays AWS (`cgw emulate-aws`), the customer
     /// gateway's, the second host.
     pub fn aws_inside_address(&self) -> Ipv4Addr {
-        let host = if self.plays_aws { 2 } else { 1 };
+        let host = self.role.peer().inside_host();
         Ipv4Addr::from(u32::from(self.inside_cidr.network()).wrapping_add(host))
     }
 
     /// Our inside address, put on the TUN device: the second host of `inside_cidr` (the first
     /// when cgw plays AWS).
     pub fn our_inside_address(&self) -> Ipv4Addr {
-        let host = if self.plays_aws { 1 } else { 2 };
+        let host = self.role.inside_host();
         Ipv4Addr::from(u32::from(self.inside_cidr.network()).wrapping_add(host))
     }
 
@@ -545,149 +596,6 @@ impl Default for TunnelBgp {
             passive: false,
         }
     }
-}
-
-/// The allowed values of a numeric key. One entry drives the validator's check and its
-/// message, the comment `cgw import aws` writes next to the key, and the README reference
-/// check, so the three cannot disagree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Range {
-    /// `tunnel` or `monitor`.
-    pub section: &'static str,
-    /// The key.
-    pub key: &'static str,
-    /// Smallest value.
-    pub min: u64,
-    /// Smallest value with `gateway.lab_mode = true`.
-    pub lab_min: u64,
-    /// Largest value (`u64::MAX`: no upper bound).
-    pub max: u64,
-    /// Where the bounds come from.
-    pub why: &'static str,
-}
-
-impl Range {
-    /// The range as the messages, comments and README write it: `900..=28800`, or
-    /// `at least 30` without an upper bound.
-    pub fn text(&self, lab: bool) -> String {
-        let min = if lab { self.lab_min } else { self.min };
-        if self.max == u64::MAX {
-            format!("at least {min}")
-        } else {
-            format!("{min}..={}", self.max)
-        }
-    }
-
-    /// The error for `value`, if it is out of range.
-    pub fn check(&self, value: u64, lab: bool) -> Option<String> {
-        let min = if lab { self.lab_min } else { self.min };
-        if (min..=self.max).contains(&value) {
-            return None;
-        }
-        let lab_note = if lab && self.lab_min != self.min {
-            " in lab mode"
-        } else {
-            ""
-        };
-        Some(format!(
-            "{value} is out of range: {}{lab_note} ({})",
-            self.text(lab),
-            self.why
-        ))
-    }
-}
-
-/// Every numeric key with fixed bounds (relations between keys, such as `tcp_mss` at most
-/// `mtu - 40` or `rekey_margin_secs` at most half the Child SA lifetime, are checked apart).
-pub const RANGES: &[Range] = &[
-    Range {
-        section: "tunnel",
-        key: "mtu",
-        min: 576,
-        lab_min: 576,
-        max: 1446,
-        why: "1446 is the largest AWS supports",
-    },
-    Range {
-        section: "tunnel",
-        key: "tcp_mss",
-        min: 536,
-        lab_min: 536,
-        max: 1406,
-        why: "1406 is the largest AWS supports",
-    },
-    Range {
-        section: "tunnel",
-        key: "ike_lifetime_secs",
-        min: 900,
-        lab_min: 20,
-        max: 28_800,
-        why: "AWS's phase 1 lifetimes",
-    },
-    Range {
-        section: "tunnel",
-        key: "child_lifetime_secs",
-        min: 900,
-        lab_min: 20,
-        max: 3_600,
-        why: "AWS's phase 2 lifetimes",
-    },
-    Range {
-        section: "tunnel",
-        key: "rekey_fuzz_percent",
-        min: 0,
-        lab_min: 0,
-        max: 100,
-        why: "AWS's rekey fuzz",
-    },
-    Range {
-        section: "tunnel",
-        key: "replay_window",
-        min: 64,
-        lab_min: 64,
-        max: 2048,
-        why: "AWS's replay window sizes, in packets",
-    },
-    Range {
-        section: "tunnel",
-        key: "dpd_interval_secs",
-        min: 1,
-        lab_min: 1,
-        max: u64::MAX,
-        why: "seconds",
-    },
-    Range {
-        section: "tunnel",
-        key: "dpd_timeout_secs",
-        min: 30,
-        lab_min: 30,
-        max: u64::MAX,
-        why: "AWS's minimum DPD timeout",
-    },
-    Range {
-        section: "monitor",
-        key: "interval_secs",
-        min: 1,
-        lab_min: 1,
-        max: u64::MAX,
-        why: "seconds",
-    },
-    Range {
-        section: "monitor",
-        key: "threshold",
-        min: 1,
-        lab_min: 1,
-        max: u64::MAX,
-        why: "intervals without an answer",
-    },
-];
-
-/// The range of `section.key` (a key of [`RANGES`]).
-pub fn range(section: &str, key: &str) -> &'static Range {
-    RANGES
-        .iter()
-        .find(|r| r.section == section && r.key == key)
-        .unwrap_or_else(|| panic!("no range for {section}.{key}"))
 }
 
 /// Default values (also used by serde).
@@ -1013,7 +921,7 @@ impl CgwConfig {
             child: Duration::from_secs(t.child_lifetime_secs),
             rekey_margin: Duration::from_secs(t.rekey_margin_secs),
             rekey_fuzz_percent: t.rekey_fuzz_percent,
-            lead: !t.plays_aws,
+            lead: t.role == Role::CustomerGateway,
         };
         c.replay_window = t.replay_window;
         c.dpd = Some(cgw_ike::DpdConfig {
@@ -1120,8 +1028,8 @@ impl Validator {
         }
     }
 
-    /// Checks `section.key` against its entry in [`RANGES`].
-    fn range(&mut self, field: String, section: &str, key: &str, value: u64, lab: bool) {
+    /// Checks `section.key` against its range in [`FIELDS`].
+    fn range(&mut self, field: String, section: Section, key: &str, value: u64, lab: bool) {
         if let Some(m) = range(section, key).check(value, lab) {
             self.err(field, m);
         }
@@ -1131,14 +1039,14 @@ impl Validator {
         let f = |k: &str| format!("monitor.{k}");
         self.range(
             f("interval_secs"),
-            "monitor",
+            Section::Monitor,
             "interval_secs",
             m.interval_secs,
             lab,
         );
         self.range(
             f("threshold"),
-            "monitor",
+            Section::Monitor,
             "threshold",
             m.threshold.into(),
             lab,
@@ -1262,7 +1170,7 @@ impl Validator {
         let lab = cfg.gateway.lab_mode;
         let ranged = |v: &mut Self, key: &str, value: u64| -> bool {
             let before = v.errors.len();
-            v.range(f(key), "tunnel", key, value, lab);
+            v.range(f(key), Section::Tunnel, key, value, lab);
             v.errors.len() == before
         };
         ranged(self, "mtu", t.mtu.into());
