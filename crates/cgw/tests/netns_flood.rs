@@ -452,10 +452,7 @@ fn an_ike_sa_init_flood_on_port_4500_behind_a_nat_does_not_stop_rekeys_or_livene
         .expect("the refused requests sent");
     wait_for(
         Duration::from_secs(5),
-        || {
-            status_of(&sock)
-                .is_some_and(|s| s.tunnels[0].ike_drops.init_requests_no_proposal == 3)
-        },
+        || status_of(&sock).is_some_and(|s| s.tunnels[0].ike_drops.init_requests_no_proposal == 3),
         "three requests refused with NO_PROPOSAL_CHOSEN",
     );
     let st = status_of(&sock).unwrap();
