@@ -121,3 +121,168 @@ fn split_marker(data: &[u8]) -> impl Iterator<Item = &[u8]> {
         }
     })
 }
+
+/// An established pair (initiator, responder) as [`engine`] builds it.
+fn established(now: Instant) -> (Connection, Connection) {
+    let (a, b) = addrs();
+    let mut i = connection(a, b, 3);
+    let mut r = connection(b, a, 4);
+    i.initiate(now);
+    for _ in 0..8 {
+        while let Some(t) = i.poll_transmit() {
+            r.handle_datagram(now, t.remote, t.local, &t.contents);
+        }
+        while let Some(t) = r.poll_transmit() {
+            i.handle_datagram(now, t.remote, t.local, &t.contents);
+        }
+    }
+    (i, r)
+}
+
+/// Authenticated input: arbitrary inner payload chains sealed with the keys of an established
+/// IKE SA, so that they pass the integrity check and reach the exchanges' handlers (which
+/// datagrams of [`engine`] almost never do). Each record of `data` (split at 0xFE 0xFE) is
+/// `exchange, flags, first payload type, chain...`: flags bit 0 sends it as a response, bit
+/// 1 from the responder to the initiator, bit 2 as SKF fragments of 80 octets, bit 3 with
+/// the next message ID plus one (out of order). Returns how many records were sealed and how
+/// many failed the receiver's integrity check (none should: that is the point).
+pub fn authenticated(data: &[u8]) -> (usize, u64) {
+    use cgw_wire::{ExchangeType, PayloadType};
+    let now = Instant::now();
+    let (mut i, mut r) = established(now);
+    let mut rng = DeterministicRandom::new(9);
+    let mut sealed = 0;
+    // One record per input, or several split at the markers.
+    let records: Vec<&[u8]> = if data.windows(2).any(|w| w == [0xFE, 0xFE]) {
+        split_marker(data).collect()
+    } else {
+        vec![data]
+    };
+    for (n, rec) in records.into_iter().enumerate() {
+        let [exchange, flags, first, chain @ ..] = rec else {
+            continue;
+        };
+        let t = now + Duration::from_millis(n as u64 * 100);
+        let response = flags & 1 != 0;
+        let from_responder = flags & 2 != 0;
+        let fragments = (flags & 4 != 0).then_some(80);
+        let (sender, receiver) = if from_responder {
+            (&r, &mut i)
+        } else {
+            (&i, &mut r)
+        };
+        let Some(sa) = sender.sas.first().filter(|s| s.keys.is_some()) else {
+            break;
+        };
+        let mut id = if response {
+            sa.next_message_id.saturating_sub(1)
+        } else {
+            sa.next_message_id
+        };
+        if flags & 8 != 0 {
+            id = id.wrapping_add(1);
+        }
+        let datagrams = sa.encrypt_chain(
+            &mut rng,
+            ExchangeType(*exchange),
+            response,
+            id,
+            PayloadType(*first),
+            chain,
+            fragments,
+        );
+        let (local, remote) = (sa.remote, sa.local);
+        sealed += 1;
+        for d in datagrams {
+            receiver.handle_datagram(t, local, remote, &d);
+        }
+        for c in [&mut i, &mut r] {
+            c.handle_timeout(t);
+        }
+        // What each answers goes to the other, as on the wire.
+        for _ in 0..4 {
+            while let Some(x) = i.poll_transmit() {
+                r.handle_datagram(t, x.remote, x.local, &x.contents);
+            }
+            while let Some(x) = r.poll_transmit() {
+                i.handle_datagram(t, x.remote, x.local, &x.contents);
+            }
+        }
+        while i.poll_event().is_some() {}
+        while r.poll_event().is_some() {}
+    }
+    (
+        sealed,
+        i.stats().integrity_failures + r.stats().integrity_failures,
+    )
+}
+
+/// Seed records for [`authenticated`]: the inner payload chains of a real liveness check,
+/// Delete of a Child SA and of the IKE SA, a Child SA rekey request and an IKE SA rekey
+/// request (taken from an exchange between two engines), each as one input.
+pub fn authenticated_seeds() -> Vec<Vec<u8>> {
+    use cgw_wire::{Delete, Notify, NotifyType, Payload, ProtocolId};
+    let now = Instant::now();
+    let (i, _) = established(now);
+    let record = |exchange: u8, flags: u8, payloads: &[Payload]| {
+        let mut chain = Vec::new();
+        let first = cgw_wire::emit_payload_chain(payloads, cgw_wire::PayloadType::NONE, &mut chain);
+        let mut v = vec![exchange, flags, first.0];
+        v.extend_from_slice(&chain);
+        v
+    };
+    let child_spi = i
+        .child_sa_timers()
+        .first()
+        .map_or(0x0102_0304, |c| c.inbound_spi);
+    let mut out = vec![
+        record(37, 0, &[]),
+        record(
+            37,
+            0,
+            &[Payload::Delete(Delete {
+                protocol: ProtocolId::ESP,
+                spis: vec![child_spi.to_be_bytes().to_vec()],
+            })],
+        ),
+        record(
+            37,
+            2,
+            &[Payload::Delete(Delete {
+                protocol: ProtocolId::IKE,
+                spis: vec![],
+            })],
+        ),
+        record(
+            37,
+            4,
+            &[Payload::Notify(Notify::new(
+                NotifyType(16_390),
+                vec![0x5a; 200],
+            ))],
+        ),
+    ];
+    // The CREATE_CHILD_SA requests the engine sends to rekey the Child SA and the IKE SA,
+    // decrypted by the peer: their payload chains.
+    for ike in [false, true] {
+        let (mut i2, mut r2) = established(now);
+        let due = if ike {
+            i2.ike_rekey_at()
+        } else {
+            i2.child_sa_timers().first().map(|c| c.rekey_at)
+        };
+        let Some(due) = due else { continue };
+        i2.handle_timeout(due);
+        let Some(t) = i2.poll_transmit() else {
+            continue;
+        };
+        let Ok(msg) = cgw_wire::Message::parse(&t.contents) else {
+            continue;
+        };
+        if let Some(Ok(Some(payloads))) = r2.sas.first_mut().map(|sa| sa.decrypt(&msg, &t.contents))
+        {
+            out.push(record(msg.header.exchange.0, 0, &payloads));
+        }
+    }
+    out
+}

@@ -281,12 +281,37 @@ impl IkeSa {
         payloads: &[Payload],
         fragment_limit: Option<usize>,
     ) -> Vec<Vec<u8>> {
+        let mut inner = Vec::new();
+        let first = emit_payload_chain(payloads, PayloadType::NONE, &mut inner);
+        self.encrypt_chain(
+            rng,
+            exchange,
+            response,
+            message_id,
+            first,
+            &inner,
+            fragment_limit,
+        )
+    }
+
+    /// [`encrypt`](Self::encrypt) for an inner payload chain already emitted (`first` is the
+    /// type of its first payload); the fuzz target for authenticated input seals arbitrary
+    /// bytes with it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn encrypt_chain(
+        &self,
+        rng: &mut dyn Random,
+        exchange: ExchangeType,
+        response: bool,
+        message_id: u32,
+        first: PayloadType,
+        inner: &[u8],
+        fragment_limit: Option<usize>,
+    ) -> Vec<Vec<u8>> {
         let keys = self
             .keys
             .as_ref()
             .expect("encrypt() is only called once keys exist");
-        let mut inner = Vec::new();
-        let first = emit_payload_chain(payloads, PayloadType::NONE, &mut inner);
         let sealed = keys.outbound.sealed_len(inner.len());
         let whole = IKE_HEADER_LEN + GENERIC_PAYLOAD_HEADER_LEN + sealed;
         let room = fragment_limit
@@ -305,7 +330,7 @@ impl IkeSa {
             msg.push(first.0);
             msg.push(0);
             msg.extend_from_slice(&((GENERIC_PAYLOAD_HEADER_LEN + sealed) as u16).to_be_bytes());
-            keys.outbound.seal(rng, &mut msg, &inner);
+            keys.outbound.seal(rng, &mut msg, inner);
             return vec![msg];
         };
         let chunks: Vec<&[u8]> = inner.chunks(room).collect();

@@ -31,7 +31,7 @@ use cgw_bgp::{Ipv4Prefix, LocalRoute};
 use cgw_crypto::Random;
 use cgw_ike::{Connection, Event, IkeError, Transmit};
 use std::collections::{BTreeMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 use tracing::{debug, error, info, warn};
 
@@ -316,6 +316,75 @@ struct Tunnel {
     rekey_wanted: Option<u32>,
     /// The state last reported with [`Action::StateChanged`].
     reported: TunnelState,
+    /// The summary of refused IKE_SA_INIT requests.
+    flood: FloodLog,
+}
+
+/// IKE_SA_INIT requests answered with a COOKIE or dropped (the half-open cap, the rate limit,
+/// the size limit) are per packet: they are logged as a summary, one WARN when they start,
+/// then one line a minute with the counts while they go on, and one when they stop.
+#[derive(Default)]
+struct FloodLog {
+    /// (cookies sent, requests dropped) when last logged.
+    logged: (u64, u64),
+    /// When the next summary is due, while a flood is on.
+    next: Option<Instant>,
+}
+
+/// How often a flood of IKE_SA_INIT is summarised in the log.
+pub const FLOOD_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+fn refusals(conn: &Connection) -> (u64, u64) {
+    let s = conn.stats();
+    (
+        s.cookies_sent,
+        s.init_requests_over_half_open_cap
+            + s.init_requests_rate_limited
+            + s.init_requests_too_large,
+    )
+}
+
+impl FloodLog {
+    /// After input: the first refusal of a flood is logged at once.
+    fn input(&mut self, now: Instant, name: &str, peer: Ipv4Addr, conn: &Connection) {
+        let now_counts = refusals(conn);
+        if self.next.is_some() || now_counts == self.logged {
+            return;
+        }
+        warn!(
+            "{name}: IKE_SA_INIT requests from {peer}'s address are being answered with a COOKIE or dropped ({} half-open IKE SAs): a flood, or a peer retrying hard; a summary follows every {} s while it lasts",
+            conn.half_open_count(),
+            FLOOD_LOG_INTERVAL.as_secs()
+        );
+        self.logged = now_counts;
+        self.next = Some(now + FLOOD_LOG_INTERVAL);
+    }
+
+    /// At its timer: the counts since the last line, or the end of the flood.
+    fn timeout(&mut self, now: Instant, name: &str, conn: &Connection) {
+        if self.next.is_none_or(|n| now < n) {
+            return;
+        }
+        let (cookies, dropped) = refusals(conn);
+        let (c0, d0) = self.logged;
+        if (cookies, dropped) == self.logged {
+            info!(
+                "{name}: no more IKE_SA_INIT requests refused in the last {} s",
+                FLOOD_LOG_INTERVAL.as_secs()
+            );
+            self.next = None;
+            return;
+        }
+        warn!(
+            "{name}: in the last {} s, {} IKE_SA_INIT requests answered with a COOKIE and {} dropped (half-open cap, rate or size limit); {} half-open IKE SAs",
+            FLOOD_LOG_INTERVAL.as_secs(),
+            cookies - c0,
+            dropped - d0,
+            conn.half_open_count()
+        );
+        self.logged = (cookies, dropped);
+        self.next = Some(now + FLOOD_LOG_INTERVAL);
+    }
 }
 
 impl Tunnel {
@@ -433,6 +502,7 @@ impl Gateway {
                 barrier: None,
                 rekey_wanted: None,
                 reported: TunnelState::Down,
+                flood: FloodLog::default(),
             });
         }
         let g = &config.gateway;
@@ -582,9 +652,10 @@ impl Gateway {
     pub fn handle_ike(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
         match self.tunnel_of_peer(remote.ip()) {
             Some(i) => {
-                self.tunnels[i]
-                    .conn
-                    .handle_datagram(now, local, remote, data);
+                let t = &mut self.tunnels[i];
+                t.conn.handle_datagram(now, local, remote, data);
+                t.flood
+                    .input(now, &t.cfg.name, t.cfg.aws_outside_address, &t.conn);
                 self.drive(i, now);
                 self.after_change(now);
             }
@@ -711,6 +782,7 @@ impl Gateway {
         for i in 0..self.tunnels.len() {
             let t = &mut self.tunnels[i];
             t.conn.handle_timeout(now);
+            t.flood.timeout(now, &t.cfg.name, &t.conn);
             if let Some(at) = t.next_initiate {
                 if now >= at {
                     t.next_initiate = None;
@@ -782,6 +854,7 @@ impl Gateway {
                 add(t.next_keepalive);
             }
             add(t.barrier.map(|(_, until)| until));
+            add(t.flood.next);
         }
         if self.static_failover() {
             add(self.failover.poll_timeout(&self.health()));

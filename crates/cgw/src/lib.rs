@@ -14,6 +14,8 @@ pub mod config;
 pub mod emulate;
 pub mod failover;
 pub mod fib;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gateway;
 pub mod import;
 pub mod lab;

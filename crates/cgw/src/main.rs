@@ -269,8 +269,15 @@ fn emulate_aws(
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         let mut set = tokio::task::JoinSet::new();
+        // One endpoint drops its capabilities once set up; two on one thread keep them (the
+        // first would take away what the second still needs to set up).
+        let privileges = if configs.len() == 1 {
+            daemon::Privileges::Drop
+        } else {
+            daemon::Privileges::Keep
+        };
         for c in configs {
-            set.spawn_local(daemon::run(c));
+            set.spawn_local(daemon::run(c, privileges));
         }
         // The endpoints stop together: on a signal each returns Ok; an error in one stops all.
         while let Some(r) = set.join_next().await {
@@ -314,7 +321,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             for w in cfg.warnings() {
                 tracing::warn!("{w}");
             }
-            runtime()?.block_on(daemon::run(cfg))?;
+            runtime()?.block_on(daemon::run(cfg, daemon::Privileges::Drop))?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Check { config } => match CgwConfig::load_validated(&config) {

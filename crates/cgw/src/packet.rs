@@ -407,3 +407,35 @@ mod tests {
         assert_eq!(icmp_echo_reply_seq(&r, src, 0xca), None);
     }
 }
+
+/// What a datagram on the NAT-T port is (RFC 3948).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NatTDatagram<'a> {
+    /// A NAT keepalive (one 0xFF octet).
+    Keepalive,
+    /// An IKE message (after the four-octet non-ESP marker); `new_sa` when its responder SPI
+    /// is zero (IKE_SA_INIT), so that it can wait behind IKE of existing SAs.
+    Ike {
+        /// The IKE message.
+        message: &'a [u8],
+        /// No responder SPI yet.
+        new_sa: bool,
+    },
+    /// ESP (the rest; under 8 octets it is too short for an SPI and sequence number).
+    Esp,
+}
+
+/// Classifies one UDP-4500 datagram.
+pub fn classify_natt(d: &[u8]) -> NatTDatagram<'_> {
+    if d == [0xff] {
+        return NatTDatagram::Keepalive;
+    }
+    if d.len() >= 4 && d[..4] == [0, 0, 0, 0] {
+        let message = &d[4..];
+        return NatTDatagram::Ike {
+            message,
+            new_sa: message.get(8..16).is_none_or(|spi_r| spi_r == [0; 8]),
+        };
+    }
+    NatTDatagram::Esp
+}

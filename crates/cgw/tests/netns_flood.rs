@@ -4,8 +4,8 @@
 //! answers with cookies and keeps no state, its memory barely moves, its control socket
 //! answers within 0.1 s, no ping through the tunnels is lost, the real endpoint's rekeys and
 //! liveness checks go on, and a restarted endpoint is found and the tunnel re-established in
-//! its normal time while spoofed requests keep arriving. Needs root; fails (does not skip)
-//! without it.
+//! its normal time while spoofed requests keep arriving. Also: once set up, cgw holds only the
+//! capabilities it still needs. Needs root; fails (does not skip) without it.
 //!
 //! Run alone: `sudo -E cargo test -p cgw --test netns_flood -- --nocapture`.
 
@@ -196,8 +196,36 @@ fn an_ike_sa_init_flood_on_port_500_gets_cookies_and_a_restarted_endpoint_still_
     require_root();
     let mut lab = Lab::with_attacker("fa", false, Default::default());
     let (pid, sock, endpoints) = bring_up(&mut lab, true, "");
+
+    // Least privilege: set up, cgw keeps CAP_NET_ADMIN and CAP_NET_BIND_SERVICE on its
+    // control thread, nothing on its data path thread, and cannot regain anything.
+    const KEPT: u64 = (1 << 12) | (1 << 10);
+    let threads = thread_caps(pid);
+    assert!(
+        threads.iter().any(|t| t.name == "cgw-dataplane") && threads.len() >= 2,
+        "{threads:#?}"
+    );
+    for t in &threads {
+        let want = if t.name == "cgw-dataplane" { 0 } else { KEPT };
+        assert_eq!(
+            (
+                t.effective,
+                t.permitted,
+                t.bounding,
+                t.ambient,
+                t.inheritable
+            ),
+            (want, want, want, 0, 0),
+            "{t:#?}"
+        );
+        assert!(t.no_new_privs, "{t:#?}");
+    }
+    assert!(lab
+        .cgw_log()
+        .contains("capabilities reduced to CAP_NET_ADMIN, CAP_NET_BIND_SERVICE"));
     let tpl = template(&lab, AWS[0], "init.hex");
     let rss_before = rss_kib(pid);
+    let log_before = lab.cgw_log().len();
 
     // 12,000 requests at 2,000/s from AWS endpoint 1's address, pings all the while.
     let ping = pings(&mut lab, 9, "ping.log");
@@ -257,6 +285,19 @@ fn an_ike_sa_init_flood_on_port_500_gets_cookies_and_a_restarted_endpoint_still_
     );
     assert_eq!(st.failovers, 0);
     assert_eq!(t1.last_error, None, "{t1:#?}");
+    // The log says so once, not per packet (cgw runs with --log-level debug: only the
+    // debug lines are per packet).
+    let log = lab.cgw_log();
+    let loud: Vec<&str> = log[log_before..]
+        .lines()
+        .filter(|l| l.contains(" WARN ") || l.contains("ERROR"))
+        .collect();
+    assert_eq!(loud.len(), 1, "{loud:#?}");
+    assert!(
+        loud[0].contains("answered with a COOKIE or dropped"),
+        "{}",
+        loud[0]
+    );
 
     // AWS endpoint 1 is replaced (killed, a fresh one started: no SAs) while two spoofed
     // IKE_SA_INITs a second arrive with its address: cgw's DPD finds the old IKE SA dead and

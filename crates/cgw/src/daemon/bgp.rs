@@ -24,7 +24,7 @@ pub fn spawn(
     config: SessionConfig,
     passive: bool,
     cmds: mpsc::UnboundedReceiver<Command>,
-    out: mpsc::UnboundedSender<Report>,
+    out: mpsc::Sender<Report>,
 ) {
     tokio::spawn(async move {
         if let Err(e) = run(tunnel, &name, config, passive, cmds, out).await {
@@ -61,7 +61,7 @@ async fn run(
     config: SessionConfig,
     passive: bool,
     mut cmds: mpsc::UnboundedReceiver<Command>,
-    out: mpsc::UnboundedSender<Report>,
+    out: mpsc::Sender<Report>,
 ) -> std::io::Result<()> {
     let (local, peer) = (config.local_address, config.peer_address);
     let mut p = Peer::new(config);
@@ -105,7 +105,7 @@ async fn run(
                     }
                 }
                 PeerEvent::Session(event) => {
-                    let _ = out.send(Report::Event { tunnel, event });
+                    let _ = out.send(Report::Event { tunnel, event }).await;
                 }
             }
             // A Close may have come with more output (the next poll_event sees it).

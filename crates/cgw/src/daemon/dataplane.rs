@@ -311,6 +311,10 @@ struct Dataplane {
 
 impl Dataplane {
     fn run(&mut self) {
+        // Its sockets and devices are open: this thread needs no capability from here on.
+        if let Err(e) = super::privilege::drop_all_on_this_thread() {
+            tracing::warn!("data path: could not drop its capabilities: {e:#}");
+        }
         let mut fds: Vec<libc::pollfd> = Vec::new();
         fds.push(pollfd(self.wake.as_raw_fd()));
         fds.push(pollfd(self.udp.as_raw_fd()));
@@ -736,29 +740,28 @@ impl Dataplane {
         self.rx = rx;
     }
 
-    /// Classifies one UDP-4500 datagram (RFC 3948): keepalive, IKE, or ESP.
+    /// Hands one UDP-4500 datagram on (RFC 3948): keepalives end here, IKE goes to the
+    /// control loop (existing SAs' and new ones' apart), ESP is decapsulated.
     fn datagram(&mut self, d: &mut [u8], from: SocketAddr) {
-        let len = d.len();
-        if len == 1 && d[0] == 0xff {
-            return; // NAT keepalive
-        }
-        if len >= 4 && d[..4] == [0, 0, 0, 0] {
-            // The IKE header's responder SPI (octets 8..16) is zero only in IKE_SA_INIT.
-            let new_sa = d.get(12..20).is_none_or(|spi_r| spi_r == [0; 8]);
-            let ev = Event::Ike {
-                local: self.local,
-                remote: from,
-                data: d[4..].to_vec(),
-            };
-            let q = if new_sa {
-                &self.queues.ike_init
-            } else {
-                &self.queues.ike
-            };
-            self.queues.push(q, ev);
-            return;
-        }
-        self.esp(d, from.ip());
+        let ike = match packet::classify_natt(d) {
+            packet::NatTDatagram::Keepalive => return,
+            packet::NatTDatagram::Esp => None,
+            packet::NatTDatagram::Ike { message, new_sa } => Some((message.to_vec(), new_sa)),
+        };
+        let Some((message, new_sa)) = ike else {
+            return self.esp(d, from.ip());
+        };
+        let ev = Event::Ike {
+            local: self.local,
+            remote: from,
+            data: message,
+        };
+        let q = if new_sa {
+            &self.queues.ike_init
+        } else {
+            &self.queues.ike
+        };
+        self.queues.push(q, ev);
     }
 
     /// Receives raw ESP packets (IP header included).

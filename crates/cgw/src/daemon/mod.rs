@@ -12,6 +12,7 @@ pub mod bgp;
 pub mod dataplane;
 mod fib;
 pub mod netlink;
+pub mod privilege;
 pub mod tun;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -45,7 +46,7 @@ struct Io {
     ike500: UdpSocket,
     fib: fib::FibHandle,
     bgp: Vec<Option<mpsc::UnboundedSender<BgpCommand>>>,
-    barriers: mpsc::UnboundedSender<(usize, u64)>,
+    barriers: mpsc::Sender<(usize, u64)>,
     /// Per tunnel: the data path's last ESP receive time already told to the gateway.
     esp_seen: Vec<u64>,
 }
@@ -100,7 +101,7 @@ impl Io {
                     let done = self.barriers.clone();
                     tokio::spawn(async move {
                         if rx.await.is_ok() {
-                            let _ = done.send((tunnel, token));
+                            let _ = done.send((tunnel, token)).await;
                         }
                     });
                 }
@@ -123,7 +124,17 @@ impl Io {
 }
 
 /// Runs the gateway until SIGTERM, SIGINT or `cgw down`.
-pub async fn run(config: CgwConfig) -> Result<()> {
+/// Whether the daemon drops its capabilities once set up ([`privilege`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Privileges {
+    /// Keep only what the running daemon needs (`cgw up`, one emulated endpoint).
+    Drop,
+    /// Keep them: another daemon on this thread is still being set up (`cgw emulate-aws`
+    /// with both endpoints in one process).
+    Keep,
+}
+
+pub async fn run(config: CgwConfig, privileges: Privileges) -> Result<()> {
     let gwc = &config.gateway;
     if unsafe { libc::geteuid() } != 0 {
         warn!("not running as root: cgw needs CAP_NET_ADMIN (TUN devices, routes), CAP_NET_BIND_SERVICE (UDP 500/4500) and CAP_NET_RAW (raw ESP)");
@@ -236,11 +247,11 @@ pub async fn run(config: CgwConfig) -> Result<()> {
     );
 
     // BGP: one session task per tunnel over its inside addresses.
-    let (bgp_tx, mut bgp_rx) = mpsc::unbounded_channel();
+    let (bgp_tx, mut bgp_rx) = mpsc::channel(INPUT_QUEUE);
     let bgp_cmds = spawn_bgp(&config, bgp_tx);
 
     // Control socket.
-    let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel();
+    let (ctl_tx, mut ctl_rx) = mpsc::channel(INPUT_QUEUE);
     let sock_path = config.gateway.control_socket.clone();
     if let Some(dir) = sock_path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -257,8 +268,25 @@ pub async fn run(config: CgwConfig) -> Result<()> {
     }
     tokio::spawn(serve_control(listener, ctl_tx));
     info!("control socket {}", sock_path.display());
+    if privileges == Privileges::Drop {
+        match privilege::keep_only(&privilege::KEPT) {
+            Ok(left) => {
+                let mut names: Vec<String> = left.iter().map(|c| c.to_string()).collect();
+                names.sort();
+                info!(
+                    "set up: capabilities reduced to {}",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                );
+            }
+            Err(e) => warn!("could not reduce capabilities: {e:#}"),
+        }
+    }
 
-    let (barrier_tx, mut barrier_rx) = mpsc::unbounded_channel();
+    let (barrier_tx, mut barrier_rx) = mpsc::channel(INPUT_QUEUE);
     let mut io = Io {
         esp_seen: vec![0; dp.counters.len()],
         dp,
@@ -355,7 +383,9 @@ pub async fn run(config: CgwConfig) -> Result<()> {
             r = io.ike500.recv_from(&mut buf) => if let Ok((n, from)) = r {
                 gw.handle_ike(Instant::now(), local_ike, from, &buf[..n]);
             },
-            Some(dataplane::Event::Ike { local, remote, data }) = dp_rx.recv() => gw.handle_ike(Instant::now(), local, remote, &data),
+            // The peers' answers to our Deletes come as IKE of existing SAs (on port 4500
+            // through the data path's queue); events and new IKE SAs are no longer of use.
+            Some(ev @ dataplane::Event::Ike { .. }) = ike_rx.recv() => handle_dp_event(&mut gw, Instant::now(), ev),
             Some((tunnel, token)) = barrier_rx.recv() => gw.handle_barrier(Instant::now(), tunnel, token),
             _ = tokio::time::sleep_until(deadline.into()) => {}
         }
@@ -376,7 +406,7 @@ pub async fn run(config: CgwConfig) -> Result<()> {
 /// Starts one BGP session task per tunnel that has `[tunnel.bgp]` (with `routing = "bgp"`).
 fn spawn_bgp(
     config: &CgwConfig,
-    out: mpsc::UnboundedSender<bgp::Report>,
+    out: mpsc::Sender<bgp::Report>,
 ) -> Vec<Option<mpsc::UnboundedSender<BgpCommand>>> {
     let enabled = config.gateway.routing == Routing::Bgp;
     config
@@ -407,6 +437,11 @@ fn explain_bind(e: std::io::Error, ip: IpAddr, port: u16) -> anyhow::Error {
         _ => anyhow!("cannot bind UDP {ip}:{port}: {e}"),
     }
 }
+
+/// The size of each queue into the control loop from its tasks (the control socket's and the
+/// metrics endpoint's connections, the BGP sessions, finished barriers). A full queue makes
+/// its sender wait; the control loop never does.
+const INPUT_QUEUE: usize = 64;
 
 /// Hands one event of the data path to the gateway.
 fn handle_dp_event(gw: &mut Gateway, now: Instant, ev: dataplane::Event) {
@@ -459,7 +494,7 @@ async fn accepted<T>(what: &str, r: std::io::Result<T>, logged: &mut Option<Inst
     }
 }
 
-async fn serve_control(listener: UnixListener, tx: mpsc::UnboundedSender<ControlRequest>) {
+async fn serve_control(listener: UnixListener, tx: mpsc::Sender<ControlRequest>) {
     let mut logged = None;
     loop {
         let Some((stream, _)) =
@@ -481,9 +516,9 @@ async fn serve_control(listener: UnixListener, tx: mpsc::UnboundedSender<Control
             }
             let ask = |make: fn(oneshot::Sender<Value>) -> ControlRequest| {
                 let (otx, orx) = oneshot::channel();
-                let sent = tx.send(make(otx)).is_ok();
+                let tx = tx.clone();
                 async move {
-                    if sent {
+                    if tx.send(make(otx)).await.is_ok() {
                         orx.await.ok()
                     } else {
                         None
@@ -493,7 +528,7 @@ async fn serve_control(listener: UnixListener, tx: mpsc::UnboundedSender<Control
             let reply = match line.trim() {
                 "status" => {
                     let (otx, orx) = oneshot::channel();
-                    if tx.send(ControlRequest::Status(otx)).is_err() {
+                    if tx.send(ControlRequest::Status(otx)).await.is_err() {
                         return;
                     }
                     orx.await.ok().and_then(|s| serde_json::to_value(&*s).ok())
@@ -527,10 +562,7 @@ pub async fn control_request(path: &std::path::Path, cmd: &str) -> Result<Value>
     Ok(serde_json::from_str(&line)?)
 }
 
-async fn serve_metrics(
-    listener: tokio::net::TcpListener,
-    tx: mpsc::UnboundedSender<ControlRequest>,
-) {
+async fn serve_metrics(listener: tokio::net::TcpListener, tx: mpsc::Sender<ControlRequest>) {
     let mut logged = None;
     loop {
         let Some((stream, _)) =
@@ -558,7 +590,7 @@ async fn serve_metrics(
                 return;
             }
             let (otx, orx) = oneshot::channel();
-            if tx.send(ControlRequest::Status(otx)).is_err() {
+            if tx.send(ControlRequest::Status(otx)).await.is_err() {
                 return;
             }
             let Ok(v) = orx.await else { return };

@@ -468,6 +468,47 @@ startup_action = "{startup}"
     )
 }
 
+/// One thread's capability sets (bit masks from /proc) and its no_new_privs flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadCaps {
+    pub name: String,
+    pub effective: u64,
+    pub permitted: u64,
+    pub bounding: u64,
+    pub ambient: u64,
+    pub inheritable: u64,
+    pub no_new_privs: bool,
+}
+
+/// The capabilities of every thread of process `pid`.
+pub fn thread_caps(pid: u32) -> Vec<ThreadCaps> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(|x| x.trim().to_string())
+                .unwrap_or_default()
+        };
+        let mask = |k: &str| u64::from_str_radix(&field(k), 16).unwrap_or(u64::MAX);
+        v.push(ThreadCaps {
+            name: field("Name:"),
+            effective: mask("CapEff:"),
+            permitted: mask("CapPrm:"),
+            bounding: mask("CapBnd:"),
+            ambient: mask("CapAmb:"),
+            inheritable: mask("CapInh:"),
+            no_new_privs: field("NoNewPrivs:") == "1",
+        });
+    }
+    v
+}
+
 /// The pre-shared keys of [`emulator_toml`]'s two tunnels.
 pub const EMULATED_PSK: [&str; 2] = [
     "Emulated.Tunnel1_PreShared_Key_0",
