@@ -312,19 +312,30 @@ fn rfc6989_modp_peer_values_are_checked() {
         assert_invalid(k.shared_secret(&cat(&[0], &two)), g, "long");
         assert_invalid(k.shared_secret(&[2]), g, "one byte");
         assert_invalid(k.shared_secret(&[]), g, "empty");
-        // the boundaries that are allowed: 2 and p-2
-        assert!(k.shared_secret(&two).is_ok(), "{g}: 2");
-        let mut p_minus_2 = p_minus_1.clone();
-        *p_minus_2.last_mut().unwrap() -= 1;
-        assert!(k.shared_secret(&p_minus_2).is_ok(), "{g}: p-2");
+        // the boundaries that are allowed in a safe-prime group: 2 and p-2 (RFC 5114's
+        // groups also check the subgroup, which neither is in: see below)
+        if !RFC5114.contains(&g) {
+            assert!(k.shared_secret(&two).is_ok(), "{g}: 2");
+            let mut p_minus_2 = p_minus_1.clone();
+            *p_minus_2.last_mut().unwrap() -= 1;
+            assert!(k.shared_secret(&p_minus_2).is_ok(), "{g}: p-2");
+        }
     }
 }
+
+/// The MODP groups with a prime order subgroup and their own generator.
+const RFC5114: [DhGroup; 3] = [
+    DhGroup::Modp1024s160,
+    DhGroup::Modp2048s224,
+    DhGroup::Modp2048s256,
+];
 
 #[test]
 fn modp_values_are_fixed_length_big_endian() {
     // RFC 7296 3.4: the KE data (and g^ir, 2.14) is zero-padded to the prime's length.
-    // Generator 2 (RFC 2409 6.2, RFC 3526): exponent 1 gives 2, exponent 2 gives 4.
-    for g in DhGroup::ALL {
+    // Generator 2 (RFC 2409 6.2, RFC 3526): exponent 1 gives 2, exponent 2 gives 4. (RFC
+    // 5114's groups have their own generators; their vectors are checked above.)
+    for g in DhGroup::ALL.into_iter().filter(|g| !RFC5114.contains(g)) {
         let Some(p) = g.modp_prime() else { continue };
         let mut two = vec![0u8; p.len()];
         two[p.len() - 1] = 2;
@@ -354,9 +365,97 @@ fn every_group_agrees_with_itself() {
         let expected_len = match g {
             DhGroup::Ecp256 | DhGroup::Curve25519 => 32,
             DhGroup::Ecp384 => 48,
+            DhGroup::Ecp521 => 66,
             _ => g.public_value_len(),
         };
         assert_eq!(ab.len(), expected_len, "{g}");
         assert!(ab.iter().any(|b| *b != 0), "{g}");
+    }
+}
+
+// ------------------------------------------------------------------------------ RFC 5114
+
+/// RFC 5114 appendix A: the MODP groups with prime order subgroups (22, 23, 24), both sides,
+/// and the 521-bit ECP group (21).
+#[test]
+fn rfc5114_groups_21_to_24() {
+    let recs = load("dh_rfc5114.txt");
+    assert_eq!(recs.len(), 4);
+    let mut seen = Vec::new();
+    for r in &recs {
+        let g = group_of(r);
+        seen.push(g.id());
+        let (a, b, ya, yb, z) = if g == DhGroup::Ecp521 {
+            (
+                r.hex("da"),
+                r.hex("db"),
+                cat(&r.hex("xqa"), &r.hex("yqa")),
+                cat(&r.hex("xqb"), &r.hex("yqb")),
+                r.hex("xz"),
+            )
+        } else {
+            (
+                r.hex("xa"),
+                r.hex("xb"),
+                r.hex("ya"),
+                r.hex("yb"),
+                r.hex("z"),
+            )
+        };
+        assert_eq!(g.public_value_len(), ya.len(), "{}", r.at);
+        let pa = private(g, &a, &r.at);
+        let pb = private(g, &b, &r.at);
+        assert_eq!(pa.public_value(), &ya[..], "{}: yA", r.at);
+        assert_eq!(pb.public_value(), &yb[..], "{}: yB", r.at);
+        assert_eq!(
+            &pa.shared_secret(&yb).unwrap()[..],
+            &z[..],
+            "{}: A side",
+            r.at
+        );
+        assert_eq!(
+            &pb.shared_secret(&ya).unwrap()[..],
+            &z[..],
+            "{}: B side",
+            r.at
+        );
+    }
+    seen.sort();
+    assert_eq!(seen, vec![21, 22, 23, 24]);
+}
+
+/// RFC 6989 2.2: in the RFC 5114 groups a peer value must lie in the generator's subgroup
+/// (y^q = 1); 2, p-2 and a value one off a valid public value do not, and are refused, while
+/// the valid value itself is taken. Private exponents at or above the subgroup order are
+/// refused too.
+#[test]
+fn rfc6989_values_outside_the_rfc5114_subgroups_are_refused() {
+    let mut rng = DeterministicRandom::new(0x5114);
+    for g in RFC5114 {
+        let ours = DhPrivate::generate(g, &mut rng);
+        let theirs = DhPrivate::generate(g, &mut rng);
+        let p = g.modp_prime().unwrap();
+        let len = p.len();
+        let mut two = vec![0u8; len];
+        two[len - 1] = 2;
+        let mut p_minus_2 = p.clone();
+        p_minus_2[len - 1] -= 2;
+        let mut off_by_one = theirs.public_value().to_vec();
+        off_by_one[len - 1] ^= 1;
+        for (what, v) in [("2", two), ("p-2", p_minus_2), ("y xor 1", off_by_one)] {
+            assert_invalid(ours.shared_secret(&v), g, &format!("{g}: {what}"));
+        }
+        assert!(ours.shared_secret(theirs.public_value()).is_ok(), "{g}");
+        // An exponent of the subgroup order's length but all ones is above the order.
+        let too_big = vec![0xff; ours_exp_len(g)];
+        assert!(DhPrivate::from_private_bytes(g, &too_big).is_err(), "{g}");
+    }
+}
+
+fn ours_exp_len(g: DhGroup) -> usize {
+    match g {
+        DhGroup::Modp1024s160 => 20,
+        DhGroup::Modp2048s224 => 28,
+        _ => 32,
     }
 }

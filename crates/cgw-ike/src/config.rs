@@ -190,21 +190,7 @@ fn describe(
         );
     }
     for g in dh {
-        parts.push(
-            match g {
-                DhGroup::Modp1024 => "modp1024",
-                DhGroup::Modp1536 => "modp1536",
-                DhGroup::Modp2048 => "modp2048",
-                DhGroup::Modp3072 => "modp3072",
-                DhGroup::Modp4096 => "modp4096",
-                DhGroup::Modp6144 => "modp6144",
-                DhGroup::Modp8192 => "modp8192",
-                DhGroup::Ecp256 => "ecp256",
-                DhGroup::Ecp384 => "ecp384",
-                DhGroup::Curve25519 => "curve25519",
-            }
-            .into(),
-        );
+        parts.push(g.keyword().into());
     }
     if esn == Some(true) {
         parts.push("esn".into());
@@ -461,22 +447,15 @@ fn tokenize(s: &str) -> Result<Tokens, ProposalParseError> {
             "prfsha256" => t.prf.push(Prf::HmacSha2_256),
             "prfsha384" => t.prf.push(Prf::HmacSha2_384),
             "prfsha512" => t.prf.push(Prf::HmacSha2_512),
-            "modp1024" => t.dh.push(DhGroup::Modp1024),
-            "modp1536" => t.dh.push(DhGroup::Modp1536),
-            "modp2048" => t.dh.push(DhGroup::Modp2048),
-            "modp3072" => t.dh.push(DhGroup::Modp3072),
-            "modp4096" => t.dh.push(DhGroup::Modp4096),
-            "modp6144" => t.dh.push(DhGroup::Modp6144),
-            "modp8192" => t.dh.push(DhGroup::Modp8192),
-            "ecp256" => t.dh.push(DhGroup::Ecp256),
-            "ecp384" => t.dh.push(DhGroup::Ecp384),
-            "curve25519" | "x25519" => t.dh.push(DhGroup::Curve25519),
             "esn" => t.esn = Some(true),
             "noesn" => t.esn = Some(t.esn.unwrap_or(false)),
             "" => return Err(err("empty algorithm name".into())),
+            other if DhGroup::from_keyword(other).is_some() => {
+                t.dh.push(DhGroup::from_keyword(other).expect("checked"))
+            }
             other => {
                 return Err(err(format!(
-                    "unknown algorithm {other:?} (cgw knows aes128, aes256, aes128gcm16, aes256gcm16, sha1, sha256, sha384, sha512, prfsha1..prfsha512, modp1024..modp8192, ecp256, ecp384, curve25519, esn)"
+                    "unknown algorithm {other:?} (cgw knows aes128, aes256, aes128gcm16, aes256gcm16, sha1, sha256, sha384, sha512, prfsha1..prfsha512, modp1024..modp8192, ecp256, ecp384, ecp521, modp1024s160, modp2048s224, modp2048s256, curve25519, esn)"
                 )))
             }
         }

@@ -151,8 +151,8 @@ const INTEG_ORDER: [(&str, &str); 4] = [
     ("SHA2-384", "sha384"),
     ("SHA2-512", "sha512"),
 ];
-/// Groups cgw implements, in AWS's order (21-24 are allowed by AWS but not implemented here).
-const DH_ORDER: [(u16, &str); 9] = [
+/// The groups AWS allows, in AWS's order.
+const DH_ORDER: [(u16, &str); 13] = [
     (2, "modp1024"),
     (5, "modp1536"),
     (14, "modp2048"),
@@ -162,6 +162,10 @@ const DH_ORDER: [(u16, &str); 9] = [
     (18, "modp8192"),
     (19, "ecp256"),
     (20, "ecp384"),
+    (21, "ecp521"),
+    (22, "modp1024s160"),
+    (23, "modp2048s224"),
+    (24, "modp2048s256"),
 ];
 
 /// Proposal strings for one phase in AWS's evaluation order: the AES-CBC proposal (lowest

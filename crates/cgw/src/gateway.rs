@@ -48,6 +48,12 @@ pub const REKEY_GRACE: Duration = Duration::from_secs(5);
 pub const STRAY_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// How long a tunnel's IKE datagrams wait for the data path to confirm an SA switch.
 pub const BARRIER_TIMEOUT: Duration = Duration::from_millis(200);
+/// After the data path confirmed a switch, the IKE datagrams that waited for it (typically
+/// the Delete of the replaced Child SA) wait this much longer: the last packets sealed with
+/// the old SA are then not just in our kernel but through the peer's ESP processing before
+/// the peer removes that SA (an implementation that handles ESP and IKE on separate threads,
+/// such as strongSwan's libipsec, would otherwise drop what is still queued).
+pub const SWITCH_SETTLE: Duration = Duration::from_millis(100);
 /// With `startup_action = "respond"`, how long cgw waits for AWS before initiating itself.
 pub const RESPOND_WAIT: Duration = Duration::from_secs(30);
 
@@ -311,6 +317,10 @@ struct Tunnel {
     esp_keys: Vec<EspKeys>,
     /// A barrier in flight (token, give up at): IKE datagrams wait for it.
     barrier: Option<(u64, Instant)>,
+    /// After a barrier passed: IKE datagrams wait until then ([`SWITCH_SETTLE`]).
+    settle_until: Option<Instant>,
+    /// The barrier in flight moved outbound traffic to a rekeyed Child SA: settle after it.
+    settle_after_barrier: bool,
     /// The data path asked to rekey this Child SA (a soft limit) while the engine could not
     /// start it (another exchange in flight): tried again after each input.
     rekey_wanted: Option<u32>,
@@ -500,6 +510,8 @@ impl Gateway {
                 bgp_up: false,
                 esp_keys: Vec::new(),
                 barrier: None,
+                settle_until: None,
+                settle_after_barrier: false,
                 rekey_wanted: None,
                 reported: TunnelState::Down,
                 flood: FloodLog::default(),
@@ -708,6 +720,9 @@ impl Gateway {
         };
         if t.barrier.is_some_and(|(b, _)| b == token) {
             t.barrier = None;
+            if std::mem::take(&mut t.settle_after_barrier) {
+                t.settle_until = Some(now + SWITCH_SETTLE);
+            }
             self.drive(tunnel, now);
             self.after_change(now);
         }
@@ -823,6 +838,9 @@ impl Gateway {
             } else {
                 t.next_keepalive = None;
             }
+            if t.settle_until.is_some_and(|u| now >= u) {
+                t.settle_until = None;
+            }
             if t.barrier.is_some_and(|(_, until)| now >= until) {
                 warn!(
                     "{}: the data path did not confirm an SA switch within {} ms",
@@ -854,6 +872,7 @@ impl Gateway {
                 add(t.next_keepalive);
             }
             add(t.barrier.map(|(_, until)| until));
+            add(t.settle_until);
             add(t.flood.next);
         }
         if self.static_failover() {
@@ -919,12 +938,17 @@ impl Gateway {
             }
         }
         let mut switched = false;
+        let mut moved = false;
         while let Some(ev) = self.tunnels[i].conn.poll_event() {
             switched |= matches!(ev, Event::ChildSaEstablished(ref c) if c.outbound_active)
                 || matches!(
                     ev,
                     Event::ChildSaOutboundActivated { .. } | Event::ChildSaDeleted { .. }
                 );
+            // Outbound traffic left a Child SA that the peer still has (and will delete).
+            moved |= matches!(ev, Event::ChildSaEstablished(ref c)
+                    if c.outbound_active && c.rekey_of.is_some())
+                || matches!(ev, Event::ChildSaOutboundActivated { .. });
             on_event(
                 &mut self.tunnels[i],
                 i,
@@ -942,12 +966,13 @@ impl Gateway {
         if switched {
             self.next_token += 1;
             t.barrier = Some((self.next_token, now + BARRIER_TIMEOUT));
+            t.settle_after_barrier = moved;
             self.actions.push_back(Action::Barrier {
                 tunnel: i,
                 token: self.next_token,
             });
         }
-        if t.barrier.is_none() {
+        if t.barrier.is_none() && t.settle_until.is_none() {
             while let Some(transmit) = t.conn.poll_transmit() {
                 self.actions.push_back(Action::Transmit {
                     tunnel: i,

@@ -21,14 +21,20 @@ fn proposals_follow_aws_order_lowest_first() {
     assert_eq!(
         ike,
         [
-            "aes128-aes256-sha1-sha256-sha384-sha512-modp1024-modp2048-ecp384",
-            "aes128gcm16-aes256gcm16-prfsha1-prfsha256-prfsha384-prfsha512-modp1024-modp2048-ecp384",
+            "aes128-aes256-sha1-sha256-sha384-sha512-modp1024-modp2048-ecp384-modp2048s256",
+            "aes128gcm16-aes256gcm16-prfsha1-prfsha256-prfsha384-prfsha512-modp1024-modp2048-ecp384-modp2048s256",
         ]
     );
     let esp = aws_order_proposals(&s(&["AES256-GCM-16"]), &[], &[20, 5], false).unwrap();
     assert_eq!(esp, ["aes256gcm16-modp1536-ecp384"]);
     assert!(aws_order_proposals(&s(&["3DES"]), &all_int, &[2], true).is_err());
-    assert!(aws_order_proposals(&all_enc, &all_int, &[21, 22], true)
+    // Groups 21-24 are AWS's too; a number AWS does not define is not.
+    let only_new = aws_order_proposals(&all_enc, &all_int, &[22, 21], true).unwrap();
+    assert!(
+        only_new[0].ends_with("-ecp521-modp1024s160"),
+        "{only_new:?}"
+    );
+    assert!(aws_order_proposals(&all_enc, &all_int, &[25, 26], true)
         .unwrap_err()
         .contains("no DH group"));
     assert!(aws_order_proposals(&s(&["AES128"]), &[], &[2], false).is_err());
@@ -203,7 +209,7 @@ fn bad_emulator_files_are_refused_with_the_field_named() {
     assert!(e.contains("vpc_cidrs"), "{e}");
     let e = Emulator::parse(&EXAMPLE.replace(
         "inside_cidr = \"169.254.12.0/30\"",
-        "inside_cidr = \"169.254.12.0/30\"\nphase1_dh_groups = [21, 22]",
+        "inside_cidr = \"169.254.12.0/30\"\nphase1_dh_groups = [25, 26]",
     ))
     .unwrap_err();
     assert!(

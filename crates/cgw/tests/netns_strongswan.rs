@@ -1249,3 +1249,78 @@ fn cgw_to_cgw_behind_nat_sends_with_udp_gso_and_receives_with_gro() {
         }
     }
 }
+
+/// DH groups 21-24 (every group AWS allows beyond 20) against strongSwan: a connection whose
+/// tunnel options allow only ECP-521 for the IKE SA and MODP-1024/160 for PFS on tunnel 1,
+/// MODP-2048/224 and MODP-2048/256 on tunnel 2, imported by `cgw import aws`. Both tunnels
+/// come up, strongSwan rekeys each Child SA with a KE of the PFS group, and pings pass.
+#[test]
+fn dh_groups_21_to_24_negotiate_and_rekey_with_strongswan() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    require_root();
+    let groups = [
+        (21u16, 22u16, "ecp521", "modp1024s160"),
+        (23, 24, "modp2048s224", "modp2048s256"),
+    ];
+    let side = |i: usize| AwsSide {
+        psk: PSK[i].into(),
+        ike_proposals: format!("aes256-sha256-{}", groups[i].2),
+        esp_proposals: format!("aes256gcm16-{}", groups[i].3),
+        child_extra: "        rekey_time = 12s\n        rand_time = 0s".into(),
+        ..Default::default()
+    };
+    let mut lab = Lab::new("h", false, [side(0), side(1)]);
+    lab.start_aws(0);
+    lab.start_aws(1);
+    let mk = |i: usize| {
+        let mut t = AwsTunnelSpec::new(AWS[i], INSIDE[i].parse().unwrap(), PSK[i]);
+        t.phase1_encryption = vec!["AES256".into()];
+        t.phase1_integrity = vec!["SHA2-256".into()];
+        t.phase1_dh = vec![groups[i].0];
+        t.phase2_encryption = vec!["AES256-GCM-16".into()];
+        t.phase2_integrity = vec!["SHA2-256".into()];
+        t.phase2_dh = vec![groups[i].1];
+        t
+    };
+    let mut spec = AwsConnectionSpec::new("vpn-0123456789abcdef0", CGW_PUBLIC, [mk(0), mk(1)]);
+    spec.static_routes_only = true;
+    spec.target = AwsTarget::TransitGateway("tgw-0a1b2c3d4e5f6a7b8".into());
+    spec.routes = vec![LAN.parse().unwrap()];
+    start_cgw(&mut lab, &render_describe_vpn_connections(&spec), &[], &[]);
+    let st = wait_up(&lab, &["tunnel1", "tunnel2"], Duration::from_secs(40));
+    for (i, name) in ["tunnel1", "tunnel2"].iter().enumerate() {
+        let (ike, _) = sas(tunnel(&st, name));
+        assert!(
+            ike.algorithms.ends_with(groups[i].2),
+            "{name}: {}",
+            ike.algorithms
+        );
+    }
+    wait_for(
+        Duration::from_secs(40),
+        || {
+            let s = lab.status(CGW);
+            s.tunnels
+                .iter()
+                .all(|t| t.rekeys.child >= 1 && t.state == TunnelState::Up)
+        },
+        "a Child SA rekey (with PFS) on both tunnels",
+    );
+    let s = lab.status(CGW);
+    for (i, name) in ["tunnel1", "tunnel2"].iter().enumerate() {
+        let (_, child) = sas(tunnel(&s, name));
+        assert!(
+            child.algorithms.ends_with(groups[i].3),
+            "{name}: the rekeyed Child SA used {}",
+            child.algorithms
+        );
+        assert_eq!(tunnel(&s, name).rekeys.child_failures, 0);
+    }
+    let (ok, out) = ping(&lab, 5);
+    assert!(ok, "{out}");
+    let log = lab.aws_log(0);
+    assert!(
+        log.contains("ECP_521") || log.contains("ECP-521") || log.contains("ecp521"),
+        "{log}"
+    );
+}

@@ -34,13 +34,21 @@ pub enum DhGroup {
     Ecp256,
     /// 384-bit random ECP group (20), RFC 5903.
     Ecp384,
+    /// 521-bit random ECP group (21), RFC 5903.
+    Ecp521,
+    /// 1024-bit MODP group with a 160-bit prime order subgroup (22), RFC 5114.
+    Modp1024s160,
+    /// 2048-bit MODP group with a 224-bit prime order subgroup (23), RFC 5114.
+    Modp2048s224,
+    /// 2048-bit MODP group with a 256-bit prime order subgroup (24), RFC 5114.
+    Modp2048s256,
     /// Curve25519 (31), RFC 8031.
     Curve25519,
 }
 
 impl DhGroup {
     /// Every supported group, in IANA order.
-    pub const ALL: [DhGroup; 10] = [
+    pub const ALL: [DhGroup; 14] = [
         DhGroup::Modp1024,
         DhGroup::Modp1536,
         DhGroup::Modp2048,
@@ -50,6 +58,10 @@ impl DhGroup {
         DhGroup::Modp8192,
         DhGroup::Ecp256,
         DhGroup::Ecp384,
+        DhGroup::Ecp521,
+        DhGroup::Modp1024s160,
+        DhGroup::Modp2048s224,
+        DhGroup::Modp2048s256,
         DhGroup::Curve25519,
     ];
 
@@ -65,6 +77,10 @@ impl DhGroup {
             18 => DhGroup::Modp8192,
             19 => DhGroup::Ecp256,
             20 => DhGroup::Ecp384,
+            21 => DhGroup::Ecp521,
+            22 => DhGroup::Modp1024s160,
+            23 => DhGroup::Modp2048s224,
+            24 => DhGroup::Modp2048s256,
             31 => DhGroup::Curve25519,
             _ => return None,
         })
@@ -82,6 +98,10 @@ impl DhGroup {
             DhGroup::Modp8192 => 18,
             DhGroup::Ecp256 => 19,
             DhGroup::Ecp384 => 20,
+            DhGroup::Ecp521 => 21,
+            DhGroup::Modp1024s160 => 22,
+            DhGroup::Modp2048s224 => 23,
+            DhGroup::Modp2048s256 => 24,
             DhGroup::Curve25519 => 31,
         }
     }
@@ -98,8 +118,40 @@ impl DhGroup {
             DhGroup::Modp8192 => "MODP_8192",
             DhGroup::Ecp256 => "ECP_256",
             DhGroup::Ecp384 => "ECP_384",
+            DhGroup::Ecp521 => "ECP_521",
+            DhGroup::Modp1024s160 => "MODP_1024_160",
+            DhGroup::Modp2048s224 => "MODP_2048_224",
+            DhGroup::Modp2048s256 => "MODP_2048_256",
             DhGroup::Curve25519 => "CURVE_25519",
         }
+    }
+
+    /// The group's keyword in strongSwan's proposal syntax (`ecp384`, `modp2048s256`).
+    pub fn keyword(self) -> &'static str {
+        match self {
+            DhGroup::Modp1024 => "modp1024",
+            DhGroup::Modp1536 => "modp1536",
+            DhGroup::Modp2048 => "modp2048",
+            DhGroup::Modp3072 => "modp3072",
+            DhGroup::Modp4096 => "modp4096",
+            DhGroup::Modp6144 => "modp6144",
+            DhGroup::Modp8192 => "modp8192",
+            DhGroup::Ecp256 => "ecp256",
+            DhGroup::Ecp384 => "ecp384",
+            DhGroup::Ecp521 => "ecp521",
+            DhGroup::Modp1024s160 => "modp1024s160",
+            DhGroup::Modp2048s224 => "modp2048s224",
+            DhGroup::Modp2048s256 => "modp2048s256",
+            DhGroup::Curve25519 => "curve25519",
+        }
+    }
+
+    /// The group named by a strongSwan keyword (also `x25519`).
+    pub fn from_keyword(k: &str) -> Option<Self> {
+        if k == "x25519" {
+            return Some(DhGroup::Curve25519);
+        }
+        Self::ALL.into_iter().find(|g| g.keyword() == k)
     }
 
     /// Length of the KE payload's key exchange data for this group.
@@ -107,30 +159,50 @@ impl DhGroup {
         match self {
             DhGroup::Ecp256 => 64,
             DhGroup::Ecp384 => 96,
+            DhGroup::Ecp521 => 132,
             DhGroup::Curve25519 => 32,
-            g => g.modp().map(|(bits, _, _)| bits / 8).unwrap_or(0),
+            g => g.modp().map(|m| m.bits / 8).unwrap_or(0),
         }
     }
 
-    /// For MODP groups: (prime bits, prime hex, private exponent bits).
-    fn modp(self) -> Option<(usize, &'static str, usize)> {
+    /// For MODP groups: the prime, generator, subgroup order and private exponent size.
+    fn modp(self) -> Option<Modp> {
         use modp_primes::*;
-        // Private exponents are at least twice the group's estimated strength (RFC 3526 8).
+        // RFC 3526 groups: generator 2, private exponents at least twice the group's
+        // estimated strength (RFC 3526 8). RFC 5114 groups: their generator of a prime order
+        // subgroup, exponents below that order.
+        let safe = |bits, prime, exp_bits| Modp {
+            bits,
+            prime,
+            generator: None,
+            order: None,
+            exp_bits,
+        };
+        let sub = |bits, (prime, generator, order), exp_bits| Modp {
+            bits,
+            prime,
+            generator: Some(generator),
+            order: Some(order),
+            exp_bits,
+        };
         Some(match self {
-            DhGroup::Modp1024 => (1024, MODP_2, 256),
-            DhGroup::Modp1536 => (1536, MODP_5, 256),
-            DhGroup::Modp2048 => (2048, MODP_14, 320),
-            DhGroup::Modp3072 => (3072, MODP_15, 384),
-            DhGroup::Modp4096 => (4096, MODP_16, 512),
-            DhGroup::Modp6144 => (6144, MODP_17, 768),
-            DhGroup::Modp8192 => (8192, MODP_18, 1024),
+            DhGroup::Modp1024 => safe(1024, MODP_2, 256),
+            DhGroup::Modp1536 => safe(1536, MODP_5, 256),
+            DhGroup::Modp2048 => safe(2048, MODP_14, 320),
+            DhGroup::Modp3072 => safe(3072, MODP_15, 384),
+            DhGroup::Modp4096 => safe(4096, MODP_16, 512),
+            DhGroup::Modp6144 => safe(6144, MODP_17, 768),
+            DhGroup::Modp8192 => safe(8192, MODP_18, 1024),
+            DhGroup::Modp1024s160 => sub(1024, MODP_22, 160),
+            DhGroup::Modp2048s224 => sub(2048, MODP_23, 224),
+            DhGroup::Modp2048s256 => sub(2048, MODP_24, 256),
             _ => return None,
         })
     }
 
     /// The MODP prime as big-endian bytes (None for elliptic curve groups).
     pub fn modp_prime(self) -> Option<Vec<u8>> {
-        self.modp().map(|(_, hex, _)| decode_hex(hex))
+        self.modp().map(|m| decode_hex(m.prime))
     }
 }
 
@@ -138,6 +210,18 @@ impl std::fmt::Display for DhGroup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} ({})", self.name(), self.id())
     }
+}
+
+/// A MODP group's parameters (hex, big-endian).
+#[derive(Clone, Copy)]
+struct Modp {
+    bits: usize,
+    prime: &'static str,
+    /// None: 2.
+    generator: Option<&'static str>,
+    /// The order of the generator's subgroup, for groups that are not safe-prime groups.
+    order: Option<&'static str>,
+    exp_bits: usize,
 }
 
 fn decode_hex(s: &str) -> Vec<u8> {
@@ -164,6 +248,7 @@ enum PrivateKey {
     Modp(Secret),
     Ecp256(p256::SecretKey),
     Ecp384(p384::SecretKey),
+    Ecp521(p521::SecretKey),
     Curve25519(x25519_dalek::StaticSecret),
 }
 
@@ -182,10 +267,15 @@ impl DhPrivate {
             let len = match group {
                 DhGroup::Ecp256 | DhGroup::Curve25519 => 32,
                 DhGroup::Ecp384 => 48,
-                g => g.modp().map(|(_, _, e)| e / 8).unwrap_or(32),
+                DhGroup::Ecp521 => 66,
+                g => g.modp().map(|m| m.exp_bits / 8).unwrap_or(32),
             };
             let mut bytes = Zeroizing::new(vec![0u8; len]);
             rng.fill(&mut bytes);
+            if group == DhGroup::Ecp521 {
+                // 521 bits of 528: otherwise almost every draw would be out of range.
+                bytes[0] &= 0x01;
+            }
             // ECP scalars out of range (probability ~2^-128 or less) are simply redrawn.
             if let Ok(k) = Self::from_private_bytes(group, &bytes) {
                 return k;
@@ -215,6 +305,12 @@ impl DhPrivate {
                 let pubv = sk.public_key().to_encoded_point(false).as_bytes()[1..].to_vec();
                 (PrivateKey::Ecp384(sk), pubv)
             }
+            DhGroup::Ecp521 => {
+                let sk = p521::SecretKey::from_slice(bytes)
+                    .map_err(|_| bad("private scalar out of range"))?;
+                let pubv = sk.public_key().to_encoded_point(false).as_bytes()[1..].to_vec();
+                (PrivateKey::Ecp521(sk), pubv)
+            }
             DhGroup::Curve25519 => {
                 let arr: [u8; 32] = bytes
                     .try_into()
@@ -224,13 +320,20 @@ impl DhPrivate {
                 (PrivateKey::Curve25519(sk), pubv)
             }
             g => {
-                let (bits, _, exp_bits) = g.modp().expect("MODP group");
-                if bytes.len() * 8 > exp_bits || bytes.iter().all(|b| *b == 0) {
+                let m = g.modp().expect("MODP group");
+                if bytes.len() * 8 > m.exp_bits || bytes.iter().all(|b| *b == 0) {
                     return Err(bad("private exponent of the wrong size"));
                 }
-                let mut two = vec![0u8; bits / 8];
-                two[bits / 8 - 1] = 2;
-                let public = modp_pow(g, &two, bytes);
+                if let Some(q) = m.order {
+                    if !less_than(bytes, &decode_hex(q)) {
+                        return Err(bad("private exponent not below the subgroup order"));
+                    }
+                }
+                let generator = match m.generator {
+                    Some(hex) => decode_hex(hex),
+                    None => vec![2],
+                };
+                let public = modp_pow(g, &generator, bytes, m.exp_bits);
                 (
                     PrivateKey::Modp(Zeroizing::new(bytes.to_vec())),
                     public.to_vec(),
@@ -279,6 +382,15 @@ impl DhPrivate {
                 let shared = p384::ecdh::diffie_hellman(sk.to_nonzero_scalar(), pk.as_affine());
                 Ok(Zeroizing::new(shared.raw_secret_bytes().to_vec()))
             }
+            PrivateKey::Ecp521(sk) => {
+                let mut sec1 = Vec::with_capacity(133);
+                sec1.push(4);
+                sec1.extend_from_slice(peer);
+                let pk = p521::PublicKey::from_sec1_bytes(&sec1)
+                    .map_err(|_| bad("point is not on the curve"))?;
+                let shared = p521::ecdh::diffie_hellman(sk.to_nonzero_scalar(), pk.as_affine());
+                Ok(Zeroizing::new(shared.raw_secret_bytes().to_vec()))
+            }
             PrivateKey::Curve25519(sk) => {
                 let arr: [u8; 32] = peer
                     .try_into()
@@ -290,7 +402,10 @@ impl DhPrivate {
                 Ok(Zeroizing::new(shared.as_bytes().to_vec()))
             }
             PrivateKey::Modp(x) => {
-                // RFC 6989 2.1: 1 < y < p-1. For these safe primes that is the whole check.
+                // RFC 6989 2.1: 1 < y < p-1. For the safe primes of RFC 3526 that is the
+                // whole check; for RFC 5114's groups y must also lie in the generator's
+                // subgroup, y^q = 1 (2.2), or a small-subgroup value would leak bits of x.
+                let m = group.modp().expect("MODP group");
                 let p = group.modp_prime().expect("MODP group");
                 let mut p_minus_1 = p.clone();
                 *p_minus_1.last_mut().expect("non-empty prime") -= 1; // p is odd
@@ -300,17 +415,38 @@ impl DhPrivate {
                 if is_zero || is_one || peer >= &p_minus_1[..] {
                     return Err(bad("value outside 1 < y < p-1"));
                 }
-                Ok(modp_pow(group, peer, x))
+                if let Some(q) = m.order {
+                    let r = modp_pow(group, peer, &decode_hex(q), m.exp_bits);
+                    let one = r[..r.len() - 1].iter().all(|b| *b == 0) && r[r.len() - 1] == 1;
+                    if !one {
+                        return Err(bad("value outside the prime order subgroup (y^q != 1)"));
+                    }
+                }
+                Ok(modp_pow(group, peer, x, m.exp_bits))
             }
         }
     }
 }
 
-/// `base^exp mod p` for the group's prime, in constant time for a given exponent length.
-fn modp_pow(group: DhGroup, base: &[u8], exp: &[u8]) -> Secret {
+/// Whether big-endian `a` is less than big-endian `b` (leading zeros allowed).
+fn less_than(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len().max(b.len());
+    let pad = |x: &[u8]| {
+        let mut v = vec![0u8; n - x.len()];
+        v.extend_from_slice(x);
+        v
+    };
+    pad(a) < pad(b)
+}
+
+/// `base^exp mod p` for the group's prime, in constant time for an exponent of at most
+/// `exp_bits` bits.
+fn modp_pow(group: DhGroup, base: &[u8], exp: &[u8], exp_bits: usize) -> Secret {
     fn pow<const L: usize>(prime: &[u8], base: &[u8], exp: &[u8], exp_bits: usize) -> Secret {
         let p = Uint::<L>::from_be_slice(prime);
-        let b = Uint::<L>::from_be_slice(base);
+        let mut b_bytes = vec![0u8; prime.len()];
+        b_bytes[prime.len() - base.len()..].copy_from_slice(base);
+        let b = Uint::<L>::from_be_slice(&b_bytes);
         let mut e_bytes = Zeroizing::new(vec![0u8; prime.len()]);
         let off = prime.len() - exp.len();
         e_bytes[off..].copy_from_slice(exp);
@@ -325,9 +461,9 @@ fn modp_pow(group: DhGroup, base: &[u8], exp: &[u8]) -> Secret {
         }
         out
     }
-    let (bits, hex, exp_bits) = group.modp().expect("MODP group");
-    let prime = decode_hex(hex);
-    match bits {
+    let m = group.modp().expect("MODP group");
+    let prime = decode_hex(m.prime);
+    match m.bits {
         1024 => pow::<{ 1024 / 64 }>(&prime, base, exp, exp_bits),
         1536 => pow::<{ 1536 / 64 }>(&prime, base, exp, exp_bits),
         2048 => pow::<{ 2048 / 64 }>(&prime, base, exp, exp_bits),

@@ -6,7 +6,7 @@
 //! combination of allowed values; so anything weaker that cgw also offered would be what AWS
 //! picks. The strongest: AES-256 before AES-128; for the IKE SA AES-CBC before AES-GCM at the
 //! same key size (as Suite-B), for ESP AES-GCM first; SHA2-384, SHA2-256, SHA2-512, SHA1 (the
-//! Suite-B hash first); DH 20, 19, 14..18, 5, 2. When the lists allow Suite-B-GCM-256 that is
+//! Suite-B hash first); DH 20, 21, 19, 14..18, 24, 23, 22, 5, 2. When the lists allow Suite-B-GCM-256 that is
 //! the result; when they allow everything, cgw's defaults (also Suite-B-GCM-256).
 
 use super::ImportError;
@@ -21,15 +21,21 @@ pub(crate) const AWS_PHASE1_DH: [u16; 12] = [2, 14, 15, 16, 17, 18, 19, 20, 21, 
 /// AWS's phase 2 DH groups.
 pub(crate) const AWS_PHASE2_DH: [u16; 13] = [2, 5, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24];
 
-/// DH groups cgw supports, in preference order, with their strongSwan names.
-const DH_ORDER: [(u16, &str); 9] = [
+/// DH groups cgw supports, in preference order, with their strongSwan names: the elliptic
+/// curves (Suite-B's ECP-384 first), the safe-prime MODP groups, RFC 5114's MODP groups with
+/// prime order subgroups (whose generation NIST has not explained), then the weak ones.
+const DH_ORDER: [(u16, &str); 13] = [
     (20, "ecp384"),
+    (21, "ecp521"),
     (19, "ecp256"),
     (14, "modp2048"),
     (15, "modp3072"),
     (16, "modp4096"),
     (17, "modp6144"),
     (18, "modp8192"),
+    (24, "modp2048s256"),
+    (23, "modp2048s224"),
+    (22, "modp1024s160"),
     (5, "modp1536"),
     (2, "modp1024"),
 ];
@@ -194,15 +200,15 @@ fn filter(
         return Err(ImportError::at(
             dh_at,
             format!(
-                "only DH group(s) {}, which cgw does not support (it supports 2, 5, 14-20); \
-                 allow at least one of 14-20 in the tunnel options",
+                "only DH group(s) {}, which cgw does not support (it supports 2, 5, 14-24); \
+                 allow at least one of 14-24 in the tunnel options",
                 dropped.join(", ")
             ),
         ));
     }
     if !dropped.is_empty() && lists.dh_narrowed(aws_dh) {
         warnings.push(format!(
-            "{dh_at}: dropped DH group(s) {} (cgw does not support groups 21-24); proposing {}",
+            "{dh_at}: dropped DH group(s) {} (cgw does not support them); proposing {}",
             dropped.join(", "),
             dh_out
                 .iter()
