@@ -79,18 +79,7 @@ pub fn engine(data: &[u8]) {
     let mut responder = mk(b, a, 1);
     let mut initiator = mk(a, b, 2);
     initiator.initiate(now);
-    // An established pair.
-    let mut i2 = mk(a, b, 3);
-    let mut r2 = mk(b, a, 4);
-    i2.initiate(now);
-    for _ in 0..8 {
-        while let Some(t) = i2.poll_transmit() {
-            r2.handle_datagram(now, t.remote, t.local, &t.contents);
-        }
-        while let Some(t) = r2.poll_transmit() {
-            i2.handle_datagram(now, t.remote, t.local, &t.contents);
-        }
-    }
+    let (mut i2, mut r2) = established(now);
     for (n, d) in std::iter::once(data).chain(split_marker(data)).enumerate() {
         let t = now + Duration::from_millis(n as u64 * 500);
         responder.handle_datagram(t, lb, la, d);
@@ -105,7 +94,8 @@ pub fn engine(data: &[u8]) {
     }
 }
 
-fn split_marker(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+/// `data` split at 0xFE 0xFE markers (the fuzz targets' way to carry several datagrams).
+pub fn split_marker(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = data;
     std::iter::from_fn(move || {
         if rest.is_empty() {
@@ -128,7 +118,13 @@ fn established(now: Instant) -> (Connection, Connection) {
     let mut i = connection(a, b, 3);
     let mut r = connection(b, a, 4);
     i.initiate(now);
-    for _ in 0..8 {
+    deliver_both_ways(&mut i, &mut r, now, 8);
+    (i, r)
+}
+
+/// Delivers what each engine sends to the other, `rounds` times over, at `now`.
+fn deliver_both_ways(i: &mut Connection, r: &mut Connection, now: Instant, rounds: usize) {
+    for _ in 0..rounds {
         while let Some(t) = i.poll_transmit() {
             r.handle_datagram(now, t.remote, t.local, &t.contents);
         }
@@ -136,7 +132,6 @@ fn established(now: Instant) -> (Connection, Connection) {
             i.handle_datagram(now, t.remote, t.local, &t.contents);
         }
     }
-    (i, r)
 }
 
 /// Authenticated input: arbitrary inner payload chains sealed with the keys of an established
@@ -153,12 +148,7 @@ pub fn authenticated(data: &[u8]) -> (usize, u64) {
     let mut rng = DeterministicRandom::new(9);
     let mut sealed = 0;
     // One record per input, or several split at the markers.
-    let records: Vec<&[u8]> = if data.windows(2).any(|w| w == [0xFE, 0xFE]) {
-        split_marker(data).collect()
-    } else {
-        vec![data]
-    };
-    for (n, rec) in records.into_iter().enumerate() {
+    for (n, rec) in split_marker(data).enumerate() {
         let [exchange, flags, first, chain @ ..] = rec else {
             continue;
         };
@@ -200,14 +190,7 @@ pub fn authenticated(data: &[u8]) -> (usize, u64) {
             c.handle_timeout(t);
         }
         // What each answers goes to the other, as on the wire.
-        for _ in 0..4 {
-            while let Some(x) = i.poll_transmit() {
-                r.handle_datagram(t, x.remote, x.local, &x.contents);
-            }
-            while let Some(x) = r.poll_transmit() {
-                i.handle_datagram(t, x.remote, x.local, &x.contents);
-            }
-        }
+        deliver_both_ways(&mut i, &mut r, t, 4);
         while i.poll_event().is_some() {}
         while r.poll_event().is_some() {}
     }

@@ -48,16 +48,8 @@ pub fn natt_datagram(data: &[u8]) {
     while gw.poll_action().is_some() {}
     let local = SocketAddr::new(LOCAL.into(), 4500);
     let remote = SocketAddr::new(PEER.into(), 4500);
-    let mut rest = data;
-    let mut n = 0u64;
-    while !rest.is_empty() {
-        let (d, tail) = match rest.windows(2).position(|w| w == [0xFE, 0xFE]) {
-            Some(p) => (&rest[..p], &rest[p + 2..]),
-            None => (rest, &[][..]),
-        };
-        rest = tail;
-        let t = now + Duration::from_millis(n * 250);
-        n += 1;
+    for (n, d) in cgw_ike::fuzzing::split_marker(data).enumerate() {
+        let t = now + Duration::from_millis(n as u64 * 250);
         match classify_natt(d) {
             NatTDatagram::Keepalive => {}
             NatTDatagram::Ike { message, .. } => gw.handle_ike(t, local, remote, message),

@@ -176,11 +176,41 @@ fn ping_result(lab: &mut Lab, pid: u32, log: &str) -> (u32, u32) {
     (n[0], n[1])
 }
 
-/// Polls the control socket every 100 ms while `busy` holds; the slowest answer.
-fn slowest_status(sock: &Path, mut busy: impl FnMut() -> bool) -> (Duration, usize) {
+/// Starts `ike_flood.py` in the attacker namespace: `count` copies of the message in
+/// `template` at `rate` a second from AWS endpoint 1's address and port `sport` to
+/// `dst`:`dport` (from port 4500 with the non-ESP marker); its PID.
+#[allow(clippy::too_many_arguments)]
+fn start_flood(
+    lab: &mut Lab,
+    sport: u16,
+    dst: &str,
+    dport: &str,
+    count: u32,
+    rate: u32,
+    template: &str,
+    log: &str,
+) -> u32 {
+    let (src, sport, count, rate) = (
+        AWS[0].to_string(),
+        sport.to_string(),
+        count.to_string(),
+        rate.to_string(),
+    );
+    let mut argv = vec![
+        "python3", FLOOD, &src, &sport, dst, dport, &count, &rate, template,
+    ];
+    if sport == "4500" {
+        argv.push("--marker");
+    }
+    lab.spawn("attacker", &argv, log, &[])
+}
+
+/// Polls the control socket every 100 ms until process `pid` exits; the slowest answer and
+/// the number of polls.
+fn slowest_status_until_exit(lab: &mut Lab, sock: &Path, pid: u32) -> (Duration, usize) {
     let mut worst = Duration::ZERO;
     let mut n = 0;
-    while busy() {
+    while lab.wait_exit(pid, Duration::ZERO).is_none() {
         let t = Instant::now();
         assert!(status_of(sock).is_some(), "the control socket answered");
         worst = worst.max(t.elapsed());
@@ -230,29 +260,17 @@ fn an_ike_sa_init_flood_on_port_500_gets_cookies_and_a_restarted_endpoint_still_
     // 12,000 requests at 2,000/s from AWS endpoint 1's address, pings all the while.
     let ping = pings(&mut lab, 9, "ping.log");
     std::thread::sleep(Duration::from_secs(1));
-    let flood = lab.spawn(
-        "attacker",
-        &[
-            "python3",
-            FLOOD,
-            &AWS[0].to_string(),
-            "500",
-            &CGW_PUBLIC.to_string(),
-            "500",
-            "12000",
-            "2000",
-            &tpl,
-        ],
+    let flood = start_flood(
+        &mut lab,
+        500,
+        &CGW_PUBLIC.to_string(),
+        "500",
+        12000,
+        2000,
+        &tpl,
         "flood.log",
-        &[],
     );
-    let mut flood_done = false;
-    let (worst, polls) = slowest_status(&sock, || {
-        if !flood_done {
-            flood_done = lab.wait_exit(flood, Duration::ZERO).is_some();
-        }
-        !flood_done
-    });
+    let (worst, polls) = slowest_status_until_exit(&mut lab, &sock, flood);
     let (sent, received) = ping_result(&mut lab, ping, "ping.log");
     let flood_log = lab.read("flood.log");
     assert!(flood_log.contains("sent 12000"), "{flood_log}");
@@ -303,21 +321,15 @@ fn an_ike_sa_init_flood_on_port_500_gets_cookies_and_a_restarted_endpoint_still_
     // IKE_SA_INITs a second arrive with its address: cgw's DPD finds the old IKE SA dead and
     // cgw sets up a new one in its normal time (DPD 10 s + 30 s, then the retry).
     lab.kill_pid(endpoints[0]);
-    let trickle = lab.spawn(
-        "attacker",
-        &[
-            "python3",
-            FLOOD,
-            &AWS[0].to_string(),
-            "500",
-            &CGW_PUBLIC.to_string(),
-            "500",
-            "180",
-            "2",
-            &tpl,
-        ],
+    let trickle = start_flood(
+        &mut lab,
+        500,
+        &CGW_PUBLIC.to_string(),
+        "500",
+        180,
+        2,
+        &tpl,
         "trickle.log",
-        &[],
     );
     let killed = Instant::now();
     let emu = lab.dir.join("aws-side.toml");
@@ -379,30 +391,8 @@ fn an_ike_sa_init_flood_on_port_4500_behind_a_nat_does_not_stop_rekeys_or_livene
     // packet count), then no traffic, so that the liveness checks of both ends (DPD, an
     // empty INFORMATIONAL 10 s after the last ESP) fall inside the flood.
     let ping = pings(&mut lab, 6, "ping.log");
-    let flood = lab.spawn(
-        "attacker",
-        &[
-            "python3",
-            FLOOD,
-            &AWS[0].to_string(),
-            "4500",
-            &ip,
-            &port,
-            "36000",
-            "2000",
-            &tpl,
-            "--marker",
-        ],
-        "flood.log",
-        &[],
-    );
-    let mut flood_done = false;
-    let (worst, polls) = slowest_status(&sock, || {
-        if !flood_done {
-            flood_done = lab.wait_exit(flood, Duration::ZERO).is_some();
-        }
-        !flood_done
-    });
+    let flood = start_flood(&mut lab, 4500, &ip, &port, 36000, 2000, &tpl, "flood.log");
+    let (worst, polls) = slowest_status_until_exit(&mut lab, &sock, flood);
     let (sent, received) = ping_result(&mut lab, ping, "ping.log");
     let flood_log = lab.read("flood.log");
     assert!(flood_log.contains("sent 36000"), "{flood_log}");
@@ -472,23 +462,7 @@ fn an_ike_sa_init_flood_on_port_4500_behind_a_nat_does_not_stop_rekeys_or_livene
         "the flood's half-open IKE SAs to expire",
     );
     let refused = template_offering(&lab, AWS[0], "refused.hex", Some("aes128-sha256-modp2048"));
-    let probe = lab.spawn(
-        "attacker",
-        &[
-            "python3",
-            FLOOD,
-            &AWS[0].to_string(),
-            "4500",
-            &ip,
-            &port,
-            "3",
-            "10",
-            &refused,
-            "--marker",
-        ],
-        "refused.log",
-        &[],
-    );
+    let probe = start_flood(&mut lab, 4500, &ip, &port, 3, 10, &refused, "refused.log");
     lab.wait_exit(probe, Duration::from_secs(10))
         .expect("the refused requests sent");
     wait_for(
